@@ -1,0 +1,1 @@
+"""Customer-success analytics workbook."""
