@@ -99,7 +99,9 @@ class Period:
         except ValueError as exc:  # invalid month number or day
             if isinstance(exc, PeriodError):
                 raise
-            raise PeriodError(f"period {s!r} is not a valid date: {exc}. Use {PERIOD_FORMS}.") from None
+            raise PeriodError(
+                f"period {s!r} is not a valid date: {exc}. Use {PERIOD_FORMS}."
+            ) from None
         raise PeriodError(f"period {s!r} is not understood. Use {PERIOD_FORMS}.")
 
     @classmethod
@@ -288,7 +290,11 @@ class Segment:
 
     def apply(self, accounts: pl.LazyFrame | pl.DataFrame):
         """Filter an accounts frame to the segment (after checking its columns)."""
-        cols = accounts.collect_schema().names() if isinstance(accounts, pl.LazyFrame) else accounts.columns
+        cols = (
+            accounts.collect_schema().names()
+            if isinstance(accounts, pl.LazyFrame)
+            else accounts.columns
+        )
         self.check(cols)
         return accounts.filter(self.expr())
 

@@ -196,3 +196,25 @@ class Context:
 
     def opt(self, name: str, default: Any = None) -> Any:
         return self.options.get(name, default)
+
+    def movements(self, period: Any = None):
+        """Per-account MRR movements of ``period`` (default: this period), memoised."""
+        from csm_lib.revenue import movements
+
+        p = period or self.period
+        key = ("movements", p.start, p.end, self.segment.label)
+        return self.facts.memo(key, lambda: movements(self.facts.subs, p, self.account_ids))
+
+    def bridge(self, period: Any = None) -> dict:
+        """The MRR bridge (amounts and counts) of ``period``, memoised."""
+        from csm_lib.revenue import bridge
+
+        p = period or self.period
+        key = ("bridge", p.start, p.end, self.segment.label)
+        return self.facts.memo(key, lambda: bridge(self.movements(p)))
+
+    def in_segment(self, frame, col: str = "account_id"):
+        """Filter a frame with an account column to this segment."""
+        from csm_lib.facts import in_segment
+
+        return in_segment(frame, self.account_ids, col)

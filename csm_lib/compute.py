@@ -1,0 +1,160 @@
+"""One entry point: :func:`compute` every (or some) metric for a period and segment.
+
+>>> from csm_lib import load, compute                 # doctest: +SKIP
+>>> from csm_lib.sample import sample_path            # doctest: +SKIP
+>>> res = compute(load(sample_path()), "2025-Q4", "segment=SMB")  # doctest: +SKIP
+>>> res.filter(pl.col("id") == "nrr")["value"].item()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from datetime import date
+from typing import Any
+
+import polars as pl
+
+from csm_lib.data import MissingTableError
+from csm_lib.periods import Period, Segment
+from csm_lib.registry import CALCULATORS, SPECS, Context, Value
+
+PILLAR_MODULES = (
+    "csm_lib.revenue_metrics",
+    "csm_lib.acquisition",
+    "csm_lib.adoption",
+    "csm_lib.retention",
+    "csm_lib.expansion",
+    "csm_lib.advocacy",
+    "csm_lib.health",
+)
+
+RESULT_SCHEMA = {
+    "id": pl.String,
+    "label": pl.String,
+    "pillar": pl.String,
+    "unit": pl.String,
+    "value": pl.Float64,
+    "n": pl.Int64,
+    "low": pl.Float64,
+    "high": pl.Float64,
+    "note": pl.String,
+    "period": pl.String,
+    "segment": pl.String,
+    "as_of": pl.Date,
+    "partial": pl.Boolean,
+}
+
+
+def load_registry() -> dict:
+    """Import every pillar module so that :data:`SPECS` is complete."""
+    for mod in PILLAR_MODULES:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as exc:  # a pillar not written yet
+            if exc.name != mod:
+                raise
+    return SPECS
+
+
+def _clean(v: float | None) -> float | None:
+    if v is None:
+        return None
+    v = float(v)
+    return None if math.isnan(v) or math.isinf(v) else v
+
+
+def context(workbook, period: str | Period, segment: str | Segment = "All", options=None):
+    """Build the :class:`Context` of a period and segment (period clipped to as-of)."""
+    seg = Segment.parse(segment)
+    facts = workbook.facts
+    seg.check(facts.accounts.columns)
+    p = Period.parse(period)
+    clipped = p.clip(workbook.as_of)
+    return Context(facts, clipped, seg, facts.segment_ids(seg), dict(options or {}))
+
+
+def compute(
+    workbook,
+    period: str | Period,
+    segment: str | Segment = "All",
+    metrics: list[str] | None = None,
+    options: dict[str, Any] | None = None,
+) -> pl.DataFrame:
+    """Compute metrics; one tidy row per metric (id, value, unit, n, interval, note).
+
+    A metric whose optional table is missing is null with the reason
+    ("needs table surveys"); an empty denominator is null with its reason.
+    """
+    load_registry()
+    ctx = context(workbook, period, segment, options)
+    p = Period.parse(period)
+    partial = ctx.period.end < p.end
+    wanted = set(metrics) if metrics else set(SPECS)
+    unknown = wanted - set(SPECS)
+    if unknown:
+        raise KeyError(f"unknown metric id(s) {sorted(unknown)}; see `csm metrics --list`")
+    values: dict[str, Value] = {}
+    for calc in CALCULATORS:
+        todo = [m for m in calc.provides if m in wanted]
+        if not todo:
+            continue
+        missing = [t for t in calc.inputs if not workbook.has(t)]
+        if missing:
+            for m in todo:
+                values[m] = Value.null("needs table " + ", ".join(missing))
+            continue
+        try:
+            out = calc.fn(ctx)
+        except MissingTableError as exc:
+            out = {m: Value.null(str(exc)) for m in todo}
+        for m in todo:
+            values[m] = out.get(m, Value.null("not computed"))
+    rows = []
+    for mid in [m for m in SPECS if m in wanted]:
+        spec, v = SPECS[mid], values.get(mid, Value.null("no calculator"))
+        rows.append(
+            {
+                "id": mid,
+                "label": spec.label,
+                "pillar": spec.pillar,
+                "unit": spec.unit,
+                "value": _clean(v.value),
+                "n": v.n,
+                "low": _clean(v.low),
+                "high": _clean(v.high),
+                "note": v.note or ("partial period" if partial else ""),
+                "period": p.label,
+                "segment": ctx.segment.label,
+                "as_of": workbook.as_of,
+                "partial": partial,
+            }
+        )
+    return pl.DataFrame(rows, schema=RESULT_SCHEMA)
+
+
+def as_dict(result: pl.DataFrame) -> dict[str, Any]:
+    """The result as ``{id: value}`` (for JSON and assertions)."""
+    return {r["id"]: r["value"] for r in result.iter_rows(named=True)}
+
+
+def to_json_obj(result: pl.DataFrame) -> dict[str, Any]:
+    """A JSON-ready object: period, segment, as_of and every metric with n/interval/note."""
+    first = result.row(0, named=True) if result.height else {}
+    as_of: date | None = first.get("as_of")
+    return {
+        "period": first.get("period"),
+        "segment": first.get("segment"),
+        "as_of": as_of.isoformat() if as_of else None,
+        "partial": first.get("partial"),
+        "metrics": {
+            r["id"]: {
+                "value": r["value"],
+                "unit": r["unit"],
+                "n": r["n"],
+                "interval": [r["low"], r["high"]] if r["low"] is not None else None,
+                "note": r["note"] or None,
+            }
+            for r in result.iter_rows(named=True)
+        },
+    }

@@ -1,0 +1,199 @@
+"""Compact facts, built once per workbook; every metric is derived from them.
+
+Only this module reads the raw tables (in particular the large ``events``
+table). Each builder is a pure function of LazyFrames returning a LazyFrame,
+so the same facts can be produced by another engine (see ``csm_lib.spark``)
+and read back as Parquet with :meth:`Facts.from_parquet`.
+
+Facts (materialised on first use, then cached on the :class:`Facts` object):
+
+- ``accounts``: the accounts table (small).
+- ``subs``: non-trial subscription rows, ``end_date`` null filled with 9999-12-31,
+  money already in the reporting currency.
+- ``first_paid``: per account, the first day of a paid (mrr > 0) non-trial row.
+- ``user_days``: one row per (day, account_id, user_id) with ``events`` (count) and
+  ``active_s`` (seconds between the user's first and last event that day).
+- ``feature_days``: distinct (day, account_id, user_id, feature) with a non-null feature.
+- ``sessions``: one row per session_id: account_id, user_id, day (of its first event),
+  ``start`` and ``duration_s``.
+
+>>> from csm_lib.sample import sample_path  # doctest: +SKIP
+>>> f = Facts.of(load(sample_path()))       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+
+import polars as pl
+
+FAR_FUTURE = date(9999, 12, 31)
+FACT_NAMES = ("user_days", "feature_days", "sessions")
+
+
+def build_subs(subscriptions: pl.LazyFrame) -> pl.LazyFrame:
+    """Non-trial subscription rows with open ends filled and money in cents."""
+    cols = subscriptions.collect_schema().names()
+    trial = pl.col("is_trial").fill_null(False) if "is_trial" in cols else pl.lit(False)
+    keep = [
+        c
+        for c in (
+            "subscription_id", "account_id", "product_line", "plan", "start_date", "end_date",
+            "billing_interval", "term_months", "mrr", "quantity", "unit", "one_time_fees",
+        )
+        if c in cols
+    ]  # fmt: skip
+    out = subscriptions.filter(~trial).select(keep)
+    if "product_line" not in keep:
+        out = out.with_columns(product_line=pl.lit("Core"))
+    return out.with_columns(
+        end_date=pl.col("end_date").fill_null(FAR_FUTURE),
+        mrr_cents=(pl.col("mrr") * 100).round(0).cast(pl.Int64),
+    )
+
+
+def build_user_days(events: pl.LazyFrame, qualifying: list[str] | None = None) -> pl.LazyFrame:
+    """Distinct active users per day and account, with event counts and active seconds."""
+    ev = events.filter(pl.col("user_id").is_not_null())
+    if qualifying:
+        ev = ev.filter(pl.col("event").is_in(qualifying))
+    return (
+        ev.with_columns(day=pl.col("event_at").dt.date())
+        .group_by("day", "account_id", "user_id")
+        .agg(
+            events=pl.len().cast(pl.UInt32),
+            active_s=(pl.col("event_at").max() - pl.col("event_at").min()).dt.total_seconds(),
+        )
+        .sort("day", "account_id", "user_id")
+    )
+
+
+def build_feature_days(events: pl.LazyFrame) -> pl.LazyFrame:
+    """Distinct (day, account, user, feature) for events with a user and a feature."""
+    return (
+        events.filter(pl.col("user_id").is_not_null() & pl.col("feature").is_not_null())
+        .select(pl.col("event_at").dt.date().alias("day"), "account_id", "user_id", "feature")
+        .unique()
+        .sort("day", "account_id", "user_id", "feature")
+    )
+
+
+def build_sessions(events: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per session: first event's day, start time and duration in seconds."""
+    return (
+        events.filter(pl.col("session_id").is_not_null())
+        .group_by("session_id")
+        .agg(
+            account_id=pl.col("account_id").first(),
+            user_id=pl.col("user_id").first(),
+            start=pl.col("event_at").min(),
+            duration_s=(pl.col("event_at").max() - pl.col("event_at").min()).dt.total_seconds(),
+        )
+        .with_columns(day=pl.col("start").dt.date())
+        .sort("session_id")
+    )
+
+
+EVENT_BUILDERS = {
+    "user_days": build_user_days,
+    "feature_days": build_feature_days,
+    "sessions": build_sessions,
+}
+
+
+class Facts:
+    """Facts of one workbook, each built once on first use and cached."""
+
+    def __init__(self, workbook, prebuilt: dict[str, pl.DataFrame] | None = None):
+        self.wb = workbook
+        self.as_of: date = workbook.as_of
+        self._prebuilt = prebuilt or {}
+        self._cache: OrderedDict = OrderedDict()
+
+    @classmethod
+    def of(cls, workbook) -> Facts:
+        return workbook.facts
+
+    @classmethod
+    def from_parquet(cls, workbook, folder: str | Path) -> Facts:
+        """Facts whose event facts were written elsewhere (e.g. by Spark) as Parquet."""
+        folder = Path(folder)
+        pre = {n: pl.read_parquet(folder / f"{n}.parquet") for n in FACT_NAMES}
+        return cls(workbook, pre)
+
+    def has(self, table: str) -> bool:
+        return self.wb.has(table)
+
+    def table(self, name: str) -> pl.LazyFrame:
+        return self.wb.table(name)
+
+    # ---- small tables -------------------------------------------------
+    @cached_property
+    def accounts(self) -> pl.DataFrame:
+        return self.wb.table("accounts").collect()
+
+    @cached_property
+    def subs(self) -> pl.DataFrame:
+        return build_subs(self.wb.table("subscriptions")).collect()
+
+    @cached_property
+    def first_paid(self) -> pl.DataFrame:
+        return (
+            self.subs.filter(pl.col("mrr_cents") > 0)
+            .group_by("account_id")
+            .agg(first_paid=pl.col("start_date").min())
+        )
+
+    # ---- event facts (the only readers of events) ----------------------
+    def _event_fact(self, name: str) -> pl.DataFrame:
+        if name in self._prebuilt:
+            return self._prebuilt[name]
+        key = ("fact", name)
+        if key not in self._cache:
+            events = self.wb.table("events")
+            self._cache[key] = EVENT_BUILDERS[name](events).collect(engine="streaming")
+        return self._cache[key]
+
+    @property
+    def user_days(self) -> pl.DataFrame:
+        return self._event_fact("user_days")
+
+    @property
+    def feature_days(self) -> pl.DataFrame:
+        return self._event_fact("feature_days")
+
+    @property
+    def sessions(self) -> pl.DataFrame:
+        return self._event_fact("sessions")
+
+    # ---- helpers -------------------------------------------------------
+    def segment_ids(self, segment) -> pl.Series | None:
+        """Account ids of a segment (None for All)."""
+        if segment.is_all:
+            return None
+        key = ("segment", segment.label)
+        if key not in self._cache:
+            self._cache[key] = segment.apply(self.accounts).get_column("account_id")
+        return self._cache[key]
+
+    def memo(self, key, fn):
+        """Cache a small derived result (bounded LRU) under ``key``."""
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        val = fn()
+        self._cache[key] = val
+        if len(self._cache) > 256:
+            for k in list(self._cache):
+                if k[0] not in ("fact", "segment"):
+                    del self._cache[k]
+                    break
+        return val
+
+
+def in_segment(frame: pl.DataFrame, ids: pl.Series | None, col: str = "account_id") -> pl.DataFrame:
+    """Filter a frame to the segment's accounts (no-op for All)."""
+    return frame if ids is None else frame.filter(pl.col(col).is_in(ids.implode()))
