@@ -161,6 +161,21 @@ class Facts:
     def user_days(self) -> pl.DataFrame:
         return self._event_fact("user_days")
 
+    def user_days_for(self, qualifying: list[str] | tuple[str, ...] | None = None) -> pl.DataFrame:
+        """``user_days`` counting only the ``qualifying`` event names (None: every event).
+
+        Memoised per set of event names (the ``active_events`` option of adoption metrics);
+        needs the raw events table, so prebuilt facts without events raise MissingTableError.
+        """
+        if not qualifying:
+            return self.user_days
+        names = tuple(sorted(set(qualifying)))
+        key = ("fact", "user_days", names)
+        if key not in self._cache:
+            events = self.wb.table("events")
+            self._cache[key] = build_user_days(events, list(names)).collect(engine="streaming")
+        return self._cache[key]
+
     @property
     def feature_days(self) -> pl.DataFrame:
         return self._event_fact("feature_days")
