@@ -688,7 +688,10 @@ def _table_checks(name: str, present: set[str]) -> list[_Check]:
                     _Check(
                         "start_date",
                         "overlap",
-                        pl.col("subscription_id").is_not_null() & (pl.col("start_date") < prev_end),
+                        pl.col("subscription_id").is_not_null()
+                        & (pl.col("start_date") < prev_end)
+                        # exact key duplicates are reported once, by the unique rule
+                        & ~pl.struct("subscription_id", "start_date").is_duplicated(),
                         "rows of one subscription_id not to overlap (one row live per day)",
                         "close the earlier row at the later row's start_date (end_date is exclusive)",
                         (("start_date", "start_date"), ("end_date", "end_date")),
@@ -1130,7 +1133,7 @@ def _cascade_referrals(
     extra: list[pl.DataFrame] = []
     while True:
         gone = all_ids.join(df.lazy().select("account_id"), on="account_id", how="anti").collect()
-        mask = pl.col("referred_by").is_in(gone["account_id"].implode())
+        mask = pl.col("referred_by").is_in(gone["account_id"].implode()).fill_null(False)
         step = df.filter(mask)
         if step.height == 0:
             break
