@@ -263,14 +263,16 @@ def execute(job: Job, source: str, folder: Path, formats: set[str], cwd: Path) -
 
 
 def _failed_cell_index(nb_path: Path) -> int | None:
-    """Index of the first cell whose outputs hold an error (papermill marks it)."""
+    """Index, in the source notebook, of the first cell whose outputs hold an error."""
     if not nb_path.exists():
         return None
     try:
         nb = json.loads(nb_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    for i, cell in enumerate(nb.get("cells", [])):
+    skip = {"injected-parameters", "papermill-error-cell-tag"}
+    cells = [c for c in nb.get("cells", []) if not skip & set(c.get("metadata", {}).get("tags", []))]
+    for i, cell in enumerate(cells):  # index in the source notebook (papermill's cells left out)
         if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
             return i
     return None
@@ -419,10 +421,14 @@ def run(
 
     from csm_lib.data import load
     from csm_lib.periods import Period, Segment, latest_full_quarter
-    from csm_lib.sample import sample_path
 
     started = time.perf_counter()
-    source = str(Path(source).resolve()) if source else str(sample_path())
+    if source:
+        source = str(Path(source).resolve())
+    else:
+        from csm_lib.sample import sample_path
+
+        source = str(sample_path())
     formats = formats or {"html"}
     nbs = list_notebooks(notebooks)
     if not nbs:
