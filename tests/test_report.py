@@ -100,7 +100,7 @@ def test_report_folder_manifest_and_metrics(first_run):
     assert man["versions"]["polars"] == pl.__version__
     assert man["failures"] == [] and len(man["timings"]["notebooks"]) == 2
 
-    page = (folder / f"2024-Q2__All__tiny_ok.html").read_text()
+    page = (folder / "2024-Q2__All__tiny_ok.html").read_text()
     assert "MRR at the end of 2024-Q2 for All: 360.00" in page
     assert network_references(page) == []
     assert "from csm_lib import" not in page  # code hidden, setup removed
