@@ -800,15 +800,18 @@ def _seats(ctx) -> dict[str, Value]:
 )  # fmt: skip
 def _usage(ctx) -> dict[str, Value]:
     f, p, ids = ctx.facts, ctx.period, ctx.account_ids
-    ud = _user_days(ctx)
-    out = active_user_summary(ud, p, ids)
     window = _int_opt(ctx, "utilisation_window_days", 30)
-    out["license_utilisation"] = license_utilisation(ud, f.subs, p, ids, window)
-    out["time_on_platform_s"] = time_on_platform(ud, p, ids)
+    # cut the facts to the period (and the utilisation window) and the segment once
+    lo = min(p.start, p.end - timedelta(days=window - 1))
+    ud = in_segment(_user_days(ctx).filter(pl.col("day").is_between(lo, p.end)), ids)
+    fd = in_segment(_in_period(f.feature_days, p), ids)
     ss = period_sessions(f.sessions, p, ids)
+    out = active_user_summary(ud, p)
+    out["license_utilisation"] = license_utilisation(ud, f.subs, p, ids, window)
+    out["time_on_platform_s"] = time_on_platform(ud, p)
     out["sessions"] = Value(float(ss.height), n=ss.height)
     out["avg_session_duration_s"] = avg_session_duration(ss["duration_s"])
-    acc = usage_by_account_from(ud, f.feature_days, f.sessions, f.subs, p, ids, window)
+    acc = usage_by_account_from(ud, fd, ss, f.subs, p, ids, window)
     cust = acc.filter(pl.col("customer"))
     act = cust.filter(pl.col("active_days") > 0)
     idle = cust.height - act.height
@@ -820,7 +823,7 @@ def _usage(ctx) -> dict[str, Value]:
         out["breadth_users"] = Value.null(why, n=cust.height)
         return out
     n = act.height
-    avail = features_available(f.feature_days, p.end)
+    avail = f.memo(("features_available", p.end), lambda: features_available(f.feature_days, p.end))
     fpa = float(act["features_used"].mean())
     out["features_per_account"] = Value(fpa, n=n, note=note)
     out["feature_breadth"] = (

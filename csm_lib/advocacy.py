@@ -153,15 +153,16 @@ def ces(scores: Iterable[int]) -> Value:
     return Value(mean, n=n, low=mean - half, high=mean + half, note=small_sample_note(n))
 
 
-def ces_low_effort(scores: Iterable[int], scale: str = "ease") -> Value:
+def ces_low_effort(scores: Iterable[int], scale: str = "effort") -> Value:
     """Share of low-effort answers on the 1–7 CES scale.
 
-    ``scale="ease"`` (default, CES 2.0: "the company made it easy", 7 = strongly
-    agree): low effort = 5, 6 or 7. ``scale="effort"`` ("how much effort did
-    you put in", 7 = very high effort): low effort = 1, 2 or 3.
+    ``scale="effort"`` (default; "how much effort did you have to put in?",
+    1 = very low, 7 = very high effort, as the contract's sample data):
+    low effort = 1, 2 or 3. ``scale="ease"`` (CES 2.0 wording, "the company
+    made it easy", 7 = strongly agree): low effort = 5, 6 or 7.
 
-    >>> ces_low_effort([7, 5, 4, 1]).value, ces_low_effort([7, 5, 4, 1], "effort").value
-    (0.5, 0.25)
+    >>> ces_low_effort([7, 5, 4, 1]).value, ces_low_effort([7, 5, 4, 1], "ease").value
+    (0.25, 0.5)
     """
     s = _scores(scores)
     if scale == "ease":
@@ -345,10 +346,10 @@ _CSAT_MIN = Option(
 )
 _CES_SCALE = Option(
     "ces_scale",
-    "ease",
-    "ease: 1–7 agreement that the company made it easy (7 best; low effort = 5–7); "
-    "effort: 1–7 effort put in (7 worst; low effort = 1–3).",
-    ("ease", "effort"),
+    "effort",
+    "effort: 1–7 effort the customer had to put in (1 best; low effort = 1–3); "
+    "ease: CES 2.0 agreement that the company made it easy (7 best; low effort = 5–7).",
+    ("effort", "ease"),
 )
 _NPS_BENCH = "30–50 good (000); 30–70 desirable (001)"
 
@@ -399,10 +400,10 @@ _SPECS = [
         "first.",
     ),
     dict(
-        id="ces", label="Customer effort score", unit="score", direction="higher",
-        definition="Average answer to the effort question on 1–7. With the default 'ease' "
-        "wording (7 = it was very easy) higher is better; with the 'effort' wording it is the "
-        "other way round.",
+        id="ces", label="Customer effort score", unit="score", direction="lower",
+        definition="Average answer to 'how much effort did you have to put in?' on 1–7 "
+        "(1 = very little): lower is better. With the 'ease' wording (7 = it was very easy) "
+        "read it the other way round.",
         formula="mean(score) of ces responses", seeds=("000",), options=(_CES_SCALE,),
         action="Remove the steps customers find hardest (often hand-offs and repeated "
         "explanations).",
@@ -410,8 +411,8 @@ _SPECS = [
     dict(
         id="ces_low_effort_share", label="Low-effort answers", unit="fraction",
         direction="higher",
-        definition="Share of effort answers saying the task was easy: 5–7 on the 1–7 'it was "
-        "easy' scale (1–3 on the 'effort' wording).",
+        definition="Share of effort answers saying the task took little effort: 1–3 on the "
+        "1–7 effort scale (5–7 with the 'ease' wording).",
         formula="low-effort responses / ces responses", seeds=("000",), options=(_CES_SCALE,),
         action="Look at the high-effort answers' touchpoint and simplify that journey.",
     ),
@@ -498,7 +499,7 @@ def _survey_metrics(ctx) -> dict[str, Value]:
     n = pro + pas + det
     why = "no NPS responses in the period"
     csat_min = int(ctx.opt("csat_positive_min", 4) or 4)
-    scale = ctx.opt("ces_scale", "ease") or "ease"
+    scale = ctx.opt("ces_scale", "effort") or "effort"
     cess = s.filter(pl.col("survey") == "ces")["score"]
     return {
         "nps": nps(npss),
