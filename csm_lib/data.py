@@ -353,7 +353,7 @@ class ValidationReport:
         errors = self.errors
         if not errors:
             q = sum(self.rows_quarantined.values())
-            out.append("OK" + (f": {q:,} rows quarantined" if q else ""))
+            out.append("OK" + (f": {q:,} row{'s' if q != 1 else ''} quarantined" if q else ""))
         else:
             n = len(errors)
             out.append(f"FAILED: {n} problem{'s' if n != 1 else ''}. {_final_hint(errors)}")
@@ -435,10 +435,32 @@ def _read_duckdb(path: Path) -> dict[str, pl.LazyFrame]:
     for name in TABLES:
         if name not in names:
             continue
-        rel = con.sql(f'select * from "{name}"')
-        # The big table stays lazy (duckdb streams it); small ones are read now.
-        frames[name] = rel.pl(lazy=True) if name in LAZY_TABLES else rel.pl().lazy()
+        if name in LAZY_TABLES:
+            frames[name] = _duckdb_scan(con, name)
+        else:
+            frames[name] = con.sql(f'select * from "{name}"').pl().lazy()
     return frames
+
+
+def _duckdb_scan(con: Any, name: str) -> pl.LazyFrame:
+    """A lazy scan of a DuckDB table: each query reads only the columns it uses.
+
+    (For a very large events table, Parquet is the faster source: it streams.)
+    """
+    from polars.io.plugins import register_io_source
+
+    schema = con.sql(f'select * from "{name}" limit 0').pl().schema
+
+    def source(with_columns, predicate, n_rows, batch_size):
+        cols = with_columns if with_columns is not None else list(schema)
+        select = ", ".join('"' + c.replace('"', '""') + '"' for c in cols) or "1 as _"
+        sql = f'select {select} from "{name}"' + (f" limit {int(n_rows)}" if n_rows else "")
+        df = con.sql(sql).pl()
+        if not cols:
+            df = df.select([])
+        yield df.filter(predicate) if predicate is not None else df
+
+    return register_io_source(source, schema=schema, explain_name=f"duckdb {name}")
 
 
 # --------------------------------------------------------------------------- casting
@@ -761,7 +783,10 @@ class _Prepared:
 def _prepare(name: str, raw: pl.LazyFrame, issues: list[Issue]) -> _Prepared | None:
     """Cast a raw table; report missing and unusable columns. ``None`` if unusable."""
     spec = TABLES[name]
-    schema = raw.collect_schema()
+    try:
+        schema = raw.collect_schema()
+    except pl.exceptions.PolarsError as e:
+        raise ValueError(f"cannot read table {name}: {e}") from e
     exprs: list[pl.Expr] = []
     fallible: set[str] = set()
     for c, col in spec.columns.items():
@@ -801,7 +826,10 @@ def _prepare(name: str, raw: pl.LazyFrame, issues: list[Issue]) -> _Prepared | N
     lf = raw.with_columns(exprs) if exprs else raw
     eager = name not in LAZY_TABLES
     if eager:
-        lf = lf.with_row_index(_ROW, offset=1).collect().lazy()
+        try:
+            lf = lf.with_row_index(_ROW, offset=1).collect().lazy()
+        except pl.exceptions.PolarsError as e:
+            raise ValueError(f"cannot read table {name}: {e}") from e
     present = {c for c in spec.columns if c in schema}
     present -= {i.column for i in issues if i.table == name}
     p = _Prepared(name, lf, list(schema.names()), fallible, eager)

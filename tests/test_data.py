@@ -686,13 +686,23 @@ def test_duckdb_source_is_validated_too(tmp_path):
     con = duckdb.connect(str(db))
     accounts = table_frame("accounts", GOOD["accounts"])  # noqa: F841
     subs = table_frame("subscriptions", GOOD["subscriptions"]).with_columns(mrr=pl.lit(-1.0))  # noqa: F841
+    events = table_frame("events", GOOD["events"]).with_columns(  # noqa: F841
+        account_id=pl.Series(["A1", "A7", "A2"])
+    )
     con.execute("create table accounts as select * from accounts")
     con.execute("create table subscriptions as select * from subs")
+    con.execute("create table events as select * from events")
     con.close()
-    assert issues(validate(db)) == [
+    report = validate(db)
+    assert issues(report) == [
         ("subscriptions", "mrr", "min", 4),
         ("subscriptions", "currency", "fx_missing", 1),
+        ("events", "account_id", "fk", 1),
     ]
+    assert report.issues[-1].examples == ["row 2"]
+    wb = load(db, strict=False, quarantine_dir=tmp_path / "q")
+    assert wb.table("events").collect()["account_id"].to_list() == ["A1", "A2"]
+    assert pl.read_parquet(tmp_path / "q" / "events.parquet")["source_row"].to_list() == [2]
 
 
 def test_missing_source_is_a_clear_error(tmp_path):
@@ -754,7 +764,7 @@ def test_report_format_is_aligned_per_table(write_tables):
     assert lines[-1].startswith("FAILED: 1 problem.")
     lenient = validate(src, strict=False).format()
     assert "costs                  1  OK, 1 row quarantined" in lenient.splitlines()
-    assert lenient.splitlines()[-1] == "OK: 1 rows quarantined"
+    assert lenient.splitlines()[-1] == "OK: 1 row quarantined"
 
 
 # --------------------------------------------------------------------------- bundled sample
