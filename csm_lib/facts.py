@@ -32,6 +32,15 @@ import polars as pl
 
 FAR_FUTURE = date(9999, 12, 31)
 FACT_NAMES = ("user_days", "feature_days", "sessions")
+_TS = pl.Datetime("us", "UTC")
+FACT_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    "user_days": {"day": pl.Date, "account_id": pl.String, "user_id": pl.String,
+                  "events": pl.UInt32, "active_s": pl.Int64},
+    "feature_days": {"day": pl.Date, "account_id": pl.String, "user_id": pl.String,
+                     "feature": pl.String},
+    "sessions": {"session_id": pl.String, "account_id": pl.String, "user_id": pl.String,
+                 "start": _TS, "duration_s": pl.Int64, "day": pl.Date},
+}  # fmt: skip
 
 
 def build_subs(subscriptions: pl.LazyFrame) -> pl.LazyFrame:
@@ -119,9 +128,19 @@ class Facts:
 
     @classmethod
     def from_parquet(cls, workbook, folder: str | Path) -> Facts:
-        """Facts whose event facts were written elsewhere (e.g. by Spark) as Parquet."""
+        """Facts whose event facts were written elsewhere (e.g. by Spark) as Parquet.
+
+        ``<folder>/<name>.parquet`` may be one file or a folder of part files (Spark's
+        output); columns are selected and cast to :data:`FACT_SCHEMAS`.
+        """
         folder = Path(folder)
-        pre = {n: pl.read_parquet(folder / f"{n}.parquet") for n in FACT_NAMES}
+        pre = {}
+        for n, schema in FACT_SCHEMAS.items():
+            path = folder / f"{n}.parquet"
+            src = str(path / "*.parquet") if path.is_dir() else path
+            pre[n] = pl.read_parquet(src).select(
+                [pl.col(c).cast(t) for c, t in schema.items()]
+            )
         return cls(workbook, pre)
 
     def has(self, table: str) -> bool:
