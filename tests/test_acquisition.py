@@ -437,14 +437,15 @@ def test_every_acquisition_metric_is_declared_with_teaching_text():
         assert SPECS[reused].pillar == "revenue"  # reused, not redeclared
 
 
-def test_sample_2025_q4_acquisition_metrics():
+def test_sample_2025_q4_acquisition_metrics(tmp_path):
     sample = pytest.importorskip("csm_lib.sample", reason="csm_lib.sample not written yet")
     from csm_lib.data import load
 
     path = sample.sample_path()
     if not path.exists():
         pytest.skip("the bundled sample data/sample is absent")
-    res = compute(load(path), "2025-Q4", metrics=ACQ)
+    # lenient: this test is about the acquisition metrics, not the sample's validation
+    res = compute(load(path, strict=False, quarantine_dir=tmp_path), "2025-Q4", metrics=ACQ)
     for r in res.iter_rows(named=True):
         assert r["value"] is not None or r["note"], r["id"]
     v = as_dict(res)
