@@ -248,14 +248,16 @@ def onboarding_status(
     null until all are), days_to_complete, completed (all required milestones
     within ``window_days`` of first_paid), pending (not complete yet but its
     window is still open at ``as_of``). Milestones reached before the first
-    paid day count (kickoff often precedes billing).
+    paid day count (kickoff often precedes billing); milestones dated after
+    ``as_of`` are not known yet and are ignored.
     """
     req = list(dict.fromkeys(required))
     cohort = in_segment(first_paid, ids).filter(
         pl.col("first_paid").is_between(period.start, period.end)
     )
+    known = onboarding if as_of is None else onboarding.filter(pl.col("reached_at") <= as_of)
     ms = (
-        onboarding.filter(pl.col("milestone").is_in(req))
+        known.filter(pl.col("milestone").is_in(req))
         .group_by("account_id", "milestone")
         .agg(at=pl.col("reached_at").min())
         .group_by("account_id")
