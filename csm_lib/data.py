@@ -780,8 +780,11 @@ class _Prepared:
     rows: int = 0
 
 
-def _prepare(name: str, raw: pl.LazyFrame, issues: list[Issue]) -> _Prepared | None:
-    """Cast a raw table; report missing and unusable columns. ``None`` if unusable."""
+def _prepare(name: str, raw: pl.LazyFrame, issues: list[Issue]) -> _Prepared:
+    """Cast a raw table, report missing and unusable columns, and list its row checks.
+
+    Small tables are read into memory once (with 1-based row numbers); events stay lazy.
+    """
     spec = TABLES[name]
     try:
         schema = raw.collect_schema()
@@ -1058,6 +1061,10 @@ def _run(
     reporting_currency: str,
     write: bool,
 ) -> tuple[ValidationReport, Workbook | None]:
+    """Validate every table; in lenient mode split good and quarantined rows.
+
+    Returns the report, and the workbook when it loads (``None`` on errors).
+    """
     report = ValidationReport(str(source), strict=strict, reporting_currency=reporting_currency)
     issues = report.issues
     raw = _read_source(source)
@@ -1075,7 +1082,6 @@ def _run(
                 )
             )
     prepared = {name: _prepare(name, lf, issues) for name, lf in raw.items()}
-    prepared = {k: v for k, v in prepared.items() if v is not None}
 
     good: dict[str, pl.LazyFrame] = {}
     bad: dict[str, pl.DataFrame] = {}
