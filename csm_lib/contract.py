@@ -178,7 +178,14 @@ TABLES: dict[str, Table] = {
             "category": Column(
                 S,
                 nullable=False,
-                allowed=("sales", "marketing", "customer_success", "support", "onboarding", "training"),
+                allowed=(
+                    "sales",
+                    "marketing",
+                    "customer_success",
+                    "support",
+                    "onboarding",
+                    "training",
+                ),
             ),
             "amount": Column(F, nullable=False, min=0),
         },

@@ -70,7 +70,16 @@ def test_months_and_quarters_inside_a_range():
 
 
 @pytest.mark.parametrize(
-    "bad", ["2024-13", "2024-Q5", "24", "May 2024", "2024-03-31..2024-01-01", "2024-02-30..2024-03-01", ""]
+    "bad",
+    [
+        "2024-13",
+        "2024-Q5",
+        "24",
+        "May 2024",
+        "2024-03-31..2024-01-01",
+        "2024-02-30..2024-03-01",
+        "",
+    ],
 )
 def test_malformed_periods_name_the_accepted_forms(bad):
     with pytest.raises(PeriodError) as err:
@@ -135,7 +144,9 @@ def test_segments_filter_accounts(text, ids):
 def test_unknown_segment_column_lists_the_available_columns():
     with pytest.raises(SegmentError) as err:
         Segment.parse("tier=gold").apply(ACCOUNTS)
-    assert "tier" in str(err.value) and "region" in str(err.value) and "segment=SMB" in str(err.value)
+    assert (
+        "tier" in str(err.value) and "region" in str(err.value) and "segment=SMB" in str(err.value)
+    )
 
 
 @pytest.mark.parametrize("bad", ["segment", "segment=", "=SMB"])

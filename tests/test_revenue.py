@@ -94,7 +94,11 @@ def test_new_vs_reactivation_looks_only_before_the_period():
         ]
     )
     april = bridge(movements(s, Period.parse("2024-04")))
-    assert (april["reactivation_count"], april["reactivation_mrr"], april["new_count"]) == (1, 60.0, 0)
+    assert (april["reactivation_count"], april["reactivation_mrr"], april["new_count"]) == (
+        1,
+        60.0,
+        0,
+    )
     # churn in Feb and return in Apr: within 2024-H1 it is neither churn nor reactivation
     h1 = bridge(movements(s, Period.parse("2024-01-01..2024-06-30")))
     assert (h1["new_count"], h1["churn_count"], h1["reactivation_count"]) == (1, 0, 0)
@@ -144,7 +148,9 @@ def _bridge_of(start_mrr: dict, end_mrr: dict, new: dict | None = None) -> dict:
 
 def test_seed_004_nrr_100k_to_110k_is_110_percent():
     b = _bridge_of({"a": 60_000.0, "b": 40_000.0}, {"a": 75_000.0, "b": 35_000.0})
-    nrr = (b["mrr_start"] + b["expansion_mrr"] - b["contraction_mrr"] - b["churn_mrr"]) / b["mrr_start"]
+    nrr = (b["mrr_start"] + b["expansion_mrr"] - b["contraction_mrr"] - b["churn_mrr"]) / b[
+        "mrr_start"
+    ]
     assert nrr == pytest.approx(1.10, abs=1e-12)
 
 
@@ -239,7 +245,10 @@ def test_dbt_playbook_period_bridges():
 def test_dbt_playbook_churns_after_the_data_ends():
     # the playbook's note: 17 churns in 2019-12, 28 in 2020-01, 4 in 2020-02
     s = dbt_subs()
-    got = [bridge(movements(s, Period.parse(m)))["churn_count"] for m in ("2019-12", "2020-01", "2020-02")]
+    got = [
+        bridge(movements(s, Period.parse(m)))["churn_count"]
+        for m in ("2019-12", "2020-01", "2020-02")
+    ]
     assert got == [17, 28, 4]
 
 
@@ -256,7 +265,11 @@ def histories(draw):
             end = None if length is None else start + timedelta(days=length)
             mrr = draw(st.decimals(0, 500, places=2).map(float))
             line = draw(st.sampled_from(["Core", "Analytics", "Storage"]))
-            trial = draw(st.booleans().filter(lambda b: True)) if draw(st.integers(0, 5)) == 0 else False
+            trial = (
+                draw(st.booleans().filter(lambda b: True))
+                if draw(st.integers(0, 5)) == 0
+                else False
+            )
             rows.append((f"acc{a}", line, start, end, mrr, trial))
     return subs_frame(rows)
 
