@@ -95,7 +95,9 @@ def nps_interval(
     Add 3/4 to promoters and to detractors and 3/2 to passives (n + 3), then
     NPS_adj = p_pro − p_det and Var = p_pro + p_det − NPS_adj²;
     interval = NPS_adj ± z·sqrt(Var / (n + 3)), clipped to [−100, 100].
-    The interval is centred on the adjusted NPS, not on the raw score.
+    The interval is centred on the adjusted NPS, not on the raw score; from
+    two answers on, the raw score always lies inside it (with a single answer
+    it may not, e.g. one promoter: 100 vs [−48.5, 98.5]).
 
     >>> [round(x, 2) for x in nps_interval(291, 476, 395)]  # 1,162 answers, NPS -8.95
     [-13.31, -4.55]
