@@ -64,7 +64,8 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float | None, float | None]:
     den = 1 + z2 / n
     centre = (p + z2 / (2 * n)) / den
     half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / den
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # the interval always contains p (exactly 0 / 1 at the ends); guard float rounding
+    return max(0.0, min(centre - half, p)), min(1.0, max(centre + half, p))
 
 
 def proportion(k: int, n: int, reason: str) -> Value:
