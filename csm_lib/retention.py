@@ -358,7 +358,13 @@ def quarterly_renewed_arr(subs, quarter: Period, ids: pl.Series | None = None) -
 
 
 def renewed_arr_rate(mov: pl.DataFrame) -> Value:
-    """Closing over opening MRR (= ARR) of the accounts paying at the start of ``mov``'s period."""
+    """Closing over opening MRR (= ARR) of the accounts paying at the start of ``mov``'s period.
+
+    >>> import polars as pl
+    >>> mov = pl.DataFrame({"start_cents": [100, 50, 0], "end_cents": [120, 0, 500]})
+    >>> renewed_arr_rate(mov).value  # 120 of 150; the new account's 500 is left out
+    0.8
+    """
     opening = mov.filter(pl.col("start_cents") > 0)
     start = int(opening["start_cents"].sum())
     renewed = int(opening["end_cents"].sum())
@@ -501,7 +507,14 @@ def renewal_win_rate(won: int, total: int) -> Value:
 
 
 def renewal_rates(due: pl.DataFrame) -> dict[str, Value]:
-    """``renewal_rate`` (contracts) and ``renewal_win_rate`` (accounts) of :func:`renewals`."""
+    """``renewal_rate`` (contracts) and ``renewal_win_rate`` (accounts) of :func:`renewals`.
+
+    >>> import polars as pl
+    >>> due = pl.DataFrame({"account_id": ["a", "a", "b"], "renewed": [True, False, False]})
+    >>> r = renewal_rates(due)
+    >>> round(r["renewal_rate"].value, 4), r["renewal_win_rate"].value
+    (0.3333, 0.5)
+    """
     per_account = due.group_by("account_id").agg(won=pl.col("renewed").any())
     return {
         "renewal_rate": ratio(
@@ -830,7 +843,14 @@ def account_lifetimes(facts_or_subs, as_of: date, ids: pl.Series | None = None) 
 
 
 def median_lifetime(facts_or_subs, as_of: date, ids: pl.Series | None = None) -> Value:
-    """Kaplan-Meier median of :func:`account_lifetimes` in months, with its 95% interval."""
+    """Kaplan-Meier median of :func:`account_lifetimes` in months, with its 95% interval.
+
+    >>> import polars as pl
+    >>> s = pl.DataFrame({"account_id": ["a", "b"], "start_date": [date(2024, 1, 1)] * 2,
+    ...     "end_date": [date(2024, 3, 1), None], "mrr": [5.0, 5.0]})
+    >>> round(median_lifetime(s, date(2024, 12, 31)).value, 3)  # a's 60 days
+    1.971
+    """
     life = account_lifetimes(facts_or_subs, as_of, ids)
     if life.height == 0:
         return Value.null("no paying accounts by period end", n=0)
@@ -843,13 +863,13 @@ _RATES = ("logo_churn_rate", "logo_retention", "account_retention", "crr", "grr"
 
 
 @calculator(list(_RATES), inputs=("subscriptions",))
-def rates(ctx) -> dict[str, Value]:
+def calc_rates(ctx) -> dict[str, Value]:
     """Logo and revenue retention of the period (from the memoised movements)."""
     return retention_rates(ctx.movements(), ctx.opt("churn_denominator", "opening"))
 
 
 @calculator(["quarterly_renewed_arr"], inputs=("subscriptions",))
-def renewed_arr(ctx) -> dict[str, Value]:
+def calc_renewed_arr(ctx) -> dict[str, Value]:
     q = quarter_for(ctx.period)
     v = renewed_arr_rate(ctx.movements(q))
     if v.value is not None and q.label != ctx.period.label:
@@ -858,7 +878,7 @@ def renewed_arr(ctx) -> dict[str, Value]:
 
 
 @calculator(["renewal_rate", "renewal_win_rate"], inputs=("subscriptions",))
-def renewal(ctx) -> dict[str, Value]:
+def calc_renewals(ctx) -> dict[str, Value]:
     facts = ctx.facts
     terms = facts.memo(
         ("retention", "contract_terms", facts.as_of),
@@ -868,7 +888,7 @@ def renewal(ctx) -> dict[str, Value]:
 
 
 @calculator(["repeat_purchase_rate"], inputs=("accounts", "subscriptions"))
-def repeat_purchases(ctx) -> dict[str, Value]:
+def calc_repeat_purchases(ctx) -> dict[str, Value]:
     return {
         "repeat_purchase_rate": repeat_purchase_rate(
             ctx.facts.subs, ctx.period.end, ctx.account_ids, ctx.facts.accounts,
@@ -878,7 +898,7 @@ def repeat_purchases(ctx) -> dict[str, Value]:
 
 
 @calculator(["crc"], inputs=("subscriptions", "costs"))
-def retention_cost_per_customer(ctx) -> dict[str, Value]:
+def calc_crc(ctx) -> dict[str, Value]:
     b = ctx.bridge()
     customers = int(b["customers_end"])
     cost = retention_cost(ctx.facts.table("costs").collect(), ctx.period)
@@ -903,7 +923,7 @@ def retention_cost_per_customer(ctx) -> dict[str, Value]:
 
 
 @calculator(["median_lifetime_months"], inputs=("subscriptions",))
-def lifetime(ctx) -> dict[str, Value]:
+def calc_lifetime(ctx) -> dict[str, Value]:
     return {"median_lifetime_months": median_lifetime(ctx.facts, ctx.period.end, ctx.account_ids)}
 
 

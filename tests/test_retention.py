@@ -737,7 +737,7 @@ def test_retention_invariants_on_random_histories(rows, period):
     assert rp.value is None or 0.0 <= rp.value <= 1.0
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(row_st, min_size=1, max_size=12), period_st, st.sets(st.integers(0, 5)))
 def test_segment_plus_complement_equals_total(rows, period, chosen):
     subs = random_subs(rows)
