@@ -794,10 +794,11 @@ def test_every_retention_metric_is_fully_declared():
 
 
 @pytest.mark.skipif(not SAMPLE_DIR.exists(), reason="bundled sample data/sample not generated yet")
-def test_sample_2025_q4_retention_metrics_are_filled():
+def test_sample_2025_q4_retention_metrics_are_filled(tmp_path):
     from csm_lib.data import load
 
-    wb = load(SAMPLE_DIR)
+    # lenient: this test is about the retention metrics, not the sample's validation
+    wb = load(SAMPLE_DIR, strict=False, quarantine_dir=tmp_path)
     compute(wb, "2025-Q4", metrics=["nrr"])  # warm the facts
     t0 = time.perf_counter()
     res = compute(wb, "2025-Q4", metrics=RETENTION_IDS)
@@ -805,6 +806,8 @@ def test_sample_2025_q4_retention_metrics_are_filled():
     for row in res.iter_rows(named=True):
         assert row["value"] is not None or row["note"], row["id"]
     got = as_dict(res)
-    for mid in ["logo_churn_rate", "grr", "nrr", "crr", "quarterly_renewed_arr", "renewal_rate"]:
+    for mid in ["logo_churn_rate", "grr", "nrr", "crr", "quarterly_renewed_arr", "renewal_rate",
+                "renewal_win_rate", "crc", "median_lifetime_months"]:  # fmt: skip
         assert got[mid] is not None, mid
+    assert got["grr"] <= 1 and got["grr"] <= got["nrr"]
     assert elapsed < 5, elapsed
