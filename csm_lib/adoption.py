@@ -20,7 +20,10 @@ Exact rules (METRICS.md, "Exact rules where the definitions leave room"):
 - **WAU average** over ISO weeks (Monday..Sunday) entirely inside the period;
   null when the period holds no full ISO week.
 - **MAU average** over calendar months overlapping the period, each cut to the
-  period. **Stickiness** = DAU average / MAU average.
+  period. **Stickiness** = DAU average / MAU average. Within one month it is
+  at most 1; over several months it can (rarely) exceed 1, because the DAU
+  average weighs months by their days while the MAU average weighs them
+  equally (all activity in a long month of an otherwise idle quarter).
 - **Licence utilisation** = distinct users active in the trailing 30 days ending
   on the period's last day, in accounts with seats at the end / seats (sum of
   ``quantity`` of non-trial ``seat`` rows live on that day); pooled, may exceed 1.

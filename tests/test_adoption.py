@@ -130,6 +130,20 @@ def test_mau_averages_calendar_months_cut_to_the_period():
     assert s["dau_avg"].value == pytest.approx(5 / 8)
 
 
+def test_stickiness_over_several_months_can_exceed_one_as_documented():
+    # 100 users active every day of January, nobody in February or March:
+    # DAU average = 100 x 31 / 91 days, MAU average = (100 + 0 + 0) / 3 months
+    jan = [date(2024, 1, 1) + timedelta(days=i) for i in range(31)]
+    ud = pl.DataFrame(
+        [(d, "A", f"u{u}") for d in jan for u in range(100)],
+        schema={"day": pl.Date, "account_id": pl.String, "user_id": pl.String},
+        orient="row",
+    )
+    s = active_user_summary(ud, Period.parse("2024-Q1"))
+    assert s["stickiness"].value == pytest.approx((3100 / 91) / (100 / 3))
+    assert s["stickiness"].value > 1
+
+
 def test_active_events_option_restricts_the_qualifying_events():
     wb = workbook(
         accounts(["A"]), subs([("A", date(2024, 1, 1), None, 100.0, 5, "seat", False)]), TINY
