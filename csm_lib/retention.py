@@ -303,8 +303,9 @@ def retention_rates(mov: pl.DataFrame, churn_denominator: str = "opening") -> di
     b = bridge(mov)
     s, e = int(b["customers_start"]), int(b["customers_end"])
     churned, new = int(b["churn_count"]), int(b["new_count"])
-    cents = {k: round(b[k] * 100) for k in ("mrr_start", "churn_mrr", "contraction_mrr")}
-    cents["expansion_mrr"] = round(b["expansion_mrr"] * 100)
+    cents = {
+        k: round(b[k] * 100) for k in ("mrr_start", "churn_mrr", "contraction_mrr", "expansion_mrr")
+    }
     no_s = "no customers at period start"
     no_mrr = "no MRR at period start"
     if churn_denominator == "opening":
@@ -312,7 +313,9 @@ def retention_rates(mov: pl.DataFrame, churn_denominator: str = "opening") -> di
     else:
         won = mov.filter(pl.col("new_logo"))
         lost = won.filter(pl.col("end_cents") == 0).height
-        churn = ratio(churned + lost, s + won.height, "no customers at start and none won", n=s)
+        churn = ratio(
+            churned + lost, s + won.height, "no customers at start and none won", n=s + won.height
+        )
     kept = cents["mrr_start"] - cents["churn_mrr"] - cents["contraction_mrr"]
     return {
         "logo_churn_rate": churn,
@@ -373,7 +376,7 @@ def renewed_arr_rate(mov: pl.DataFrame) -> Value:
 
 # ---------------------------------------------------------------- renewals
 def _term_rows(subs: pl.DataFrame) -> pl.DataFrame:
-    """Paid rows with a contract term in months (``term``), keyed by subscription."""
+    """Paid rows keyed by subscription, ``term_months`` filled from the billing interval."""
     cols = subs.columns
     term = pl.col("term_months").cast(pl.Int64) if "term_months" in cols else pl.lit(None)
     if "billing_interval" in cols:
