@@ -69,7 +69,7 @@ from typing import Any, NamedTuple
 
 import polars as pl
 
-from csm_lib.facts import FAR_FUTURE, in_segment
+from csm_lib.facts import FAR_FUTURE, build_subs, in_segment
 from csm_lib.periods import Period
 from csm_lib.registry import Option, Value, calculator, metric, ratio
 from csm_lib.revenue import movements, mrr_cents_at
@@ -567,6 +567,8 @@ def health_notes(facts) -> list[str]:
         notes.append("support scored neutral 5.5: no tickets table")
     if not facts.has("surveys"):
         notes.append("sentiment scored neutral 5.5: no surveys table")
+    if facts.has("events") and _feature_first_seen(facts).len() == 0:
+        notes.append("depth scored neutral 5.5: no event has a feature")
     return notes
 
 
@@ -655,9 +657,18 @@ def renewal_events(
       (month-to-month accounts included); never renewed.
 
     Columns: account_id, event_date, kind (renewal | churn), renewed.
-    Facts' ``subs`` (cents, open ends filled) is expected.
+    Takes raw subscription rows or ``facts.subs``.
+
+    >>> import polars as pl
+    >>> subs = pl.DataFrame({"subscription_id": ["S1", "S2"], "account_id": ["a", "b"],
+    ...     "start_date": [date(2023, 1, 1), date(2023, 2, 1)], "end_date": [None, date(2024, 2, 1)],
+    ...     "term_months": [12, 12], "mrr": [100.0, 50.0]}, schema_overrides={"end_date": pl.Date})
+    >>> renewal_events(subs, "2024-Q1").rows()
+    [('a', datetime.date(2024, 1, 1), 'renewal', True), ('b', datetime.date(2024, 2, 1), 'churn', False)]
     """
     period = Period.parse(period)
+    if "mrr_cents" not in subs.columns:
+        subs = build_subs(subs.lazy()).collect()
     s = subs if ids is None else in_segment(subs, ids)
     tl = mrr_timeline(s)
     churn = tl.filter(
@@ -786,6 +797,22 @@ def litmus_summary(events: pl.DataFrame) -> Litmus:
         why = "no renewal decisions in the period" if n == 0 else "needs both renewals and churns"
         return Litmus(by_band, Value.null(why, n=n))
     return Litmus(by_band, Value(auc, n=n))
+
+
+def litmus_components(events: pl.DataFrame) -> pl.DataFrame:
+    """ROC AUC of each component and of the score on :func:`litmus_events` output.
+
+    Shows which signals actually predict renewal (the health lab's first
+    question before changing weights). Columns: signal, auc (null without
+    both outcomes), n.
+    """
+    rows = [
+        {"signal": c, "auc": roc_auc(events[c], events["renewed"]) if events.height else None}
+        for c in (*COMPONENTS, "score")
+    ]
+    return pl.DataFrame(rows, schema={"signal": pl.String, "auc": pl.Float64}).with_columns(
+        n=pl.lit(events.height, pl.Int64)
+    )
 
 
 def renewal_litmus(
@@ -1180,6 +1207,7 @@ __all__ = [
     "health_distribution",
     "health_notes",
     "health_scores",
+    "litmus_components",
     "litmus_events",
     "litmus_summary",
     "mrr_timeline",

@@ -25,6 +25,7 @@ from csm_lib.health import (
     health_distribution,
     health_notes,
     health_scores,
+    litmus_components,
     litmus_events,
     normalise_weights,
     red_flags,
@@ -289,6 +290,13 @@ def test_missing_tickets_and_surveys_score_neutral_with_a_note():
     assert "no tickets table" in res["note"][0]
 
 
+def test_no_feature_data_scores_depth_neutral_with_a_note():
+    subs = [sub("S", "a", date(2023, 1, 1), None, 10.0)]
+    wb = workbook(subs, use("a", "u", [date(2024, 3, 1)], feature=None))
+    assert health_scores(wb.facts, AT)["depth"].to_list() == [5.5]
+    assert any("depth" in n for n in health_notes(wb.facts))
+
+
 def test_seed_001_daily_use_scores_10_and_less_than_monthly_scores_1_out_of_30():
     """Seed 001: daily users score 10, those logging in less than once a month score 1;
     three signals scored 1-10 give a health score out of 30."""
@@ -479,6 +487,11 @@ def test_litmus_planted_healthy_renew_unhealthy_churn_auc_1():
     assert rows["green"]["events"] == 2 and rows["green"]["renewal_rate"] == 1.0
     assert rows["red"]["events"] == 2 and rows["red"]["renewal_rate"] == 0.0
     assert rows["yellow"]["events"] == 0 and rows["yellow"]["renewal_rate"] is None
+    comp = dict(litmus_components(ev).select("signal", "auc").iter_rows())
+    # healthy accounts use daily, both seats, both features, NPS 10; the others barely
+    assert comp["frequency"] == comp["breadth"] == comp["depth"] == comp["score"] == 1.0
+    # support: h1, h2 and u2 have no ticket (10), u1 one in 90 days (9): 2 wins, 2 ties of 4
+    assert comp["support"] == 0.75
     res = as_dict(compute(litmus_workbook(), "2024-Q1", metrics=HEALTH_IDS[4:]))
     assert res == {"renewal_litmus_auc": 1.0, "renewal_rate_green": 1.0, "renewal_rate_red": 0.0}
 
