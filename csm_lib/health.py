@@ -459,14 +459,15 @@ def _score_signals(
     th = _thresholds(thresholds)
     w = normalise_weights(weights)
     bd = _check_bands(bands)
-    per30 = 30.0 / pl.col("exposure")
-    freq_raw = pl.col("active_days") * per30
+    # one division per rate (integer numerators and denominators), so a value that
+    # sits exactly on a threshold (20 active days in 30) is not lost to rounding
+    exposure = pl.col("exposure")
+    freq_raw = pl.col("active_days") * 30 / exposure
     util = pl.col("active_users") / pl.col("seats")
-    tickets_pm = pl.col("tickets") * per30
     support_raw = (
-        tickets_pm
+        pl.col("tickets") * 30 / exposure
         if support_basis == "per_month"
-        else tickets_pm / pl.max_horizontal(pl.col("active_users"), pl.lit(1))
+        else pl.col("tickets") * 30 / (exposure * pl.max_horizontal(pl.col("active_users"), 1))
     )
     out = raw.with_columns(
         frequency=_threshold_expr(freq_raw, th["frequency"]).cast(pl.Float64),

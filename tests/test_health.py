@@ -290,6 +290,15 @@ def test_missing_tickets_and_surveys_score_neutral_with_a_note():
     assert "no tickets table" in res["note"][0]
 
 
+def test_a_rate_exactly_on_a_threshold_reaches_it():
+    """22 active days in 44 paying days is 15 a month: 14 is reached (22 x (30 / 44) would
+    give 14.999999999999998 and lose a point to rounding)."""
+    start = AT - timedelta(days=43)
+    wb = workbook([sub("S", "a", start, None, 10.0)], use("a", "u", days(start, 22, 2)))
+    sc = health_scores(wb.facts, AT, detail=True)
+    assert (sc["exposure"][0], sc["active_days"][0], sc["frequency"][0]) == (44.0, 22, 8)
+
+
 def test_no_feature_data_scores_depth_neutral_with_a_note():
     subs = [sub("S", "a", date(2023, 1, 1), None, 10.0)]
     wb = workbook(subs, use("a", "u", [date(2024, 3, 1)], feature=None))
