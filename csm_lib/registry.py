@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PILLARS = ("revenue", "acquisition", "adoption", "retention", "expansion", "advocacy", "health")
-UNITS = ("money", "count", "fraction", "days", "score", "seconds", "months", "ratio", "users")
+UNITS = ("money", "count", "fraction", "days", "hours", "score", "seconds", "months", "ratio", "users")
 DIRECTIONS = ("higher", "lower", "neutral")
 
 
@@ -166,6 +166,8 @@ def fmt_value(value: float | None, unit: str, digits: int | None = None) -> str:
         return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
     if unit == "days":
         return f"{value:,.1f} days"
+    if unit == "hours":
+        return f"{value:,.1f} h"
     if unit == "months":
         return f"{value:,.1f} months"
     if unit == "seconds":
