@@ -706,7 +706,7 @@ period_st = st.builds(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(row_st, min_size=1, max_size=12), period_st)
 def test_retention_invariants_on_random_histories(rows, period):
     subs = random_subs(rows)
