@@ -751,11 +751,12 @@ def litmus_events(
 ) -> pl.DataFrame:
     """Every renewal decision of ``period`` with the account's health ``days_before`` earlier.
 
-    Decisions whose account was not paying on that earlier day are left out
-    (nothing to score). Columns: account_id, event_date, kind, renewed, at,
+    Decisions after the data's as-of date are not observed yet and decisions
+    whose account was not paying on that earlier day have nothing to score:
+    both are left out. Columns: account_id, event_date, kind, renewed, at,
     frequency .. sentiment, score, band.
     """
-    ev = renewal_events(facts.subs, period, ids)
+    ev = renewal_events(facts.subs, period, ids).filter(pl.col("event_date") <= facts.as_of)
     ev = ev.with_columns(at=pl.col("event_date") - timedelta(days=int(days_before)))
     if ev.height:
         ev = ev.filter(_mrr_on(_timeline(facts), ev) > 0)

@@ -505,6 +505,13 @@ def test_litmus_planted_healthy_renew_unhealthy_churn_auc_1():
     assert res == {"renewal_litmus_auc": 1.0, "renewal_rate_green": 1.0, "renewal_rate_red": 0.0}
 
 
+def test_litmus_ignores_decisions_after_the_as_of_date():
+    wb = litmus_workbook()
+    early = Workbook(wb.tables, as_of=date(2023, 12, 31))  # 2024-01-01 not observed yet
+    assert litmus_events(early.facts, "2024-Q1").height == 0
+    assert litmus_events(wb.facts, "2024-Q1").height == 4
+
+
 def test_litmus_without_churn_is_null_with_a_reason():
     f = litmus_workbook().facts
     lit = renewal_litmus(f, "2024-Q1", ids=pl.Series(["h1", "h2"]))
