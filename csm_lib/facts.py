@@ -17,12 +17,24 @@ Facts (materialised on first use, then cached on the :class:`Facts` object):
 - ``sessions``: one row per session_id: account_id, user_id, day (of its first event),
   ``start`` and ``duration_s``.
 
+Event facts are the only expensive step (a scan and a group-by of every event).
+When the workbook comes from a folder, each event fact is also persisted as Parquet
+in a cache keyed by the source files' names, sizes and modification times and the
+events query (see :func:`facts_cache_dir`), so a new process (a notebook kernel,
+``csm report``) reads the facts back in a fraction of a second instead of
+rebuilding them. ``CSM_FACTS_CACHE=off`` disables it; ``CSM_FACTS_CACHE=<folder>``
+moves it (default ``~/.cache/csm/facts``).
+
 >>> from csm_lib.sample import sample_path  # doctest: +SKIP
 >>> f = Facts.of(load(sample_path()))       # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import uuid
 from collections import OrderedDict
 from datetime import date
 from functools import cached_property
@@ -113,6 +125,58 @@ EVENT_BUILDERS = {
 }
 
 
+FACTS_CACHE_VERSION = "1"  # bump when a builder's output changes
+
+
+def _cache_home() -> Path | None:
+    env = os.environ.get("CSM_FACTS_CACHE", "").strip()
+    if env.lower() in ("0", "off", "false", "no"):
+        return None
+    if env and env.lower() not in ("1", "on", "true", "yes"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "csm" / "facts"
+
+
+def facts_cache_dir(source: str | Path | None) -> Path | None:
+    """The persistent facts cache folder of a source folder (None: no cache for it).
+
+    Only folder sources are cached; one sub-folder per source path, holding the
+    facts of its current files only.
+
+    >>> facts_cache_dir("") is None
+    True
+    """
+    home = _cache_home()
+    if home is None or not source or not Path(source).is_dir():
+        return None
+    src = str(Path(source).resolve())
+    return home / hashlib.sha1(src.encode()).hexdigest()[:16]
+
+
+def _source_key(workbook) -> str | None:
+    """Fingerprint of a workbook's inputs: file names, sizes, mtimes and the events query."""
+    root = Path(workbook.source)
+    h = hashlib.sha1(f"{FACTS_CACHE_VERSION}|{pl.__version__}".encode())
+    for f in sorted(root.iterdir()):
+        if f.is_file():
+            st = f.stat()
+            h.update(f"|{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    h.update(workbook.table("events").explain(optimized=False).encode())
+    return h.hexdigest()[:16]
+
+
+def _prune(home: Path) -> None:
+    """Drop cache folders of sources that no longer exist (temporary test folders)."""
+    for d in home.iterdir():
+        try:
+            src = (d / "source.txt").read_text().strip()
+        except OSError:
+            continue
+        if not Path(src).exists():
+            shutil.rmtree(d, ignore_errors=True)
+
+
 class Facts:
     """Facts of one workbook, each built once on first use and cached."""
 
@@ -138,9 +202,7 @@ class Facts:
         for n, schema in FACT_SCHEMAS.items():
             path = folder / f"{n}.parquet"
             src = str(path / "*.parquet") if path.is_dir() else path
-            pre[n] = pl.read_parquet(src).select(
-                [pl.col(c).cast(t) for c, t in schema.items()]
-            )
+            pre[n] = pl.read_parquet(src).select([pl.col(c).cast(t) for c, t in schema.items()])
         return cls(workbook, pre)
 
     def has(self, table: str) -> bool:
@@ -167,13 +229,51 @@ class Facts:
         )
 
     # ---- event facts (the only readers of events) ----------------------
+    @cached_property
+    def cache_dir(self) -> Path | None:
+        """Where this workbook's event facts persist (None: not cached)."""
+        base = facts_cache_dir(getattr(self.wb, "source", ""))
+        if base is None or not self.wb.has("events"):
+            return None
+        try:
+            return base / _source_key(self.wb)
+        except (OSError, pl.exceptions.PolarsError):
+            return None
+
+    def _persisted(self, name: str, build) -> pl.DataFrame:
+        """``build()``, or its copy persisted by an earlier process for the same inputs."""
+        folder = self.cache_dir
+        path = folder / f"{name}.parquet" if folder is not None else None
+        if path is not None and path.exists():
+            try:
+                return pl.read_parquet(path)
+            except (OSError, pl.exceptions.PolarsError):
+                pass  # unreadable (e.g. removed meanwhile): rebuild
+        df = build()
+        if path is not None:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                for old in folder.parent.iterdir():  # facts of older inputs
+                    if old.is_dir() and old != folder:
+                        shutil.rmtree(old, ignore_errors=True)
+                (folder.parent / "source.txt").write_text(str(Path(self.wb.source).resolve()))
+                tmp = folder / f".{name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+                df.write_parquet(tmp, compression="lz4", statistics=False)
+                os.replace(tmp, path)
+                _prune(folder.parent.parent)
+            except OSError:
+                pass  # read-only or full cache: facts stay in memory only
+        return df
+
     def _event_fact(self, name: str) -> pl.DataFrame:
         if name in self._prebuilt:
             return self._prebuilt[name]
         key = ("fact", name)
         if key not in self._cache:
             events = self.wb.table("events")
-            self._cache[key] = EVENT_BUILDERS[name](events).collect(engine="streaming")
+            self._cache[key] = self._persisted(
+                name, lambda: EVENT_BUILDERS[name](events).collect(engine="streaming")
+            )
         return self._cache[key]
 
     @property
@@ -192,7 +292,11 @@ class Facts:
         key = ("fact", "user_days", names)
         if key not in self._cache:
             events = self.wb.table("events")
-            self._cache[key] = build_user_days(events, list(names)).collect(engine="streaming")
+            tag = hashlib.sha1("|".join(names).encode()).hexdigest()[:10]
+            self._cache[key] = self._persisted(
+                f"user_days__{tag}",
+                lambda: build_user_days(events, list(names)).collect(engine="streaming"),
+            )
         return self._cache[key]
 
     @property
