@@ -338,7 +338,9 @@ class LiveReport:
 
         return self.add(render, title="kpis", show=show)
 
-    def metric(self, metric_id: str, chart: bool = True, show: bool = True) -> Section:
+    def metric(
+        self, metric_id: str, chart: bool = True, show: bool = True, describe: bool = True
+    ) -> Section:
         """Describe a metric (static text), then live: its trend chart and a reading."""
         from csm_lib import narrative
         from csm_lib.charts import metric_trend
@@ -348,7 +350,7 @@ class LiveReport:
         b = self._bench
         if b.metrics is not None and metric_id not in b.metrics:
             b.metrics.append(metric_id)
-        if show:
+        if show and describe:
             from IPython.display import display
 
             display(narrative.describe(spec))
@@ -372,6 +374,28 @@ class LiveReport:
             return out
 
         return self.add(render, title=metric_id, show=show)
+
+    def next_steps(self, ids: Sequence[str] | None = None, show: bool = True) -> Section:
+        """What to do next (metrics outside their benchmark or getting worse, with actions)."""
+        from csm_lib.narrative import next_steps
+
+        b = self._bench
+
+        def render(period: str, segment: str):
+            return next_steps(b.result(period, segment), b.previous(period, segment), ids)
+
+        return self.add(render, title="next_steps", show=show)
+
+    def reading(self, ids: Sequence[str] | None = None, show: bool = True) -> Section:
+        """Every metric of ``ids`` read aloud (one bullet each)."""
+        from csm_lib.narrative import read_result
+
+        b = self._bench
+
+        def render(period: str, segment: str):
+            return read_result(b.result(period, segment), b.previous(period, segment), ids)
+
+        return self.add(render, title="reading", show=show)
 
     def view(self, name: str, show: bool = True, **kwargs: Any) -> Section:
         """A named view of :data:`VIEWS` (bridge, cohorts, survival, health, ...)."""
@@ -712,7 +736,8 @@ def view_health(bench: Workbench, period: str, segment: str) -> tuple[list, dict
     c = _charts().distribution(
         sc, "score", band="band", unit="score", bins=20, domain=(0, 100), title="Health score"
     )
-    return [c], {"scores": sc, "bands": summarise_bands(sc)}
+    bands = summarise_bands(sc)
+    return [c, bands], {"scores": sc, "bands": bands}
 
 
 def view_litmus(bench: Workbench, period: str, segment: str) -> tuple[list, dict]:

@@ -196,7 +196,15 @@ def interpret(
     if v is None:
         why = note or "no value"
         return Markdown(f"{s.label} is not available for {period_label}: {why}.")
-    text = f"{s.label} was {fmt_value(v, s.unit)} in {period_label}"
+    shown = fmt_value(v, s.unit)
+    pos = position(s, v)
+    if pos in ("above", "below") and s.unit in ("fraction", "score", "ratio"):
+        bound = s.good_range[1] if pos == "above" else s.good_range[0]
+        if bound is None:
+            bound = s.good_range[0] if pos == "above" else s.good_range[1]
+        if bound is not None and fmt_value(bound, s.unit) == shown:  # 5.0% "above" 5.0%
+            shown = fmt_value(v, s.unit, digits=2 if s.unit != "ratio" else 3)
+    text = f"{s.label} was {shown} in {period_label}"
     if p is not None:
         moved, d = change_text(s.unit, v, p)
         if moved == "unchanged":
@@ -206,7 +214,6 @@ def interpret(
             if s.direction != "neutral" and d != 0:
                 good = (d > 0) == (s.direction == "higher")
                 text += " (an improvement)" if good else " (a deterioration)"
-    pos = position(s, v)
     if pos:
         lo, hi = s.good_range
         rng = _range_text(lo, hi, s.unit)
@@ -229,9 +236,11 @@ def _cell(text: Any) -> str:
     return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
 
 
-def glossary(specs: Iterable[MetricSpec] | dict[str, MetricSpec] | None = None) -> Markdown:
+def glossary(
+    specs: Iterable[MetricSpec] | dict[str, MetricSpec] | None = None, pillar: str | None = None
+) -> Markdown:
     """A Markdown table of every metric: id, label, pillar, unit, definition, formula,
-    benchmark (with its source) and options.
+    benchmark (with its source) and options; ``pillar`` keeps one pillar.
 
     >>> from csm_lib.registry import MetricSpec
     >>> s = MetricSpec("a_b", "A|B", "revenue", "money", "higher", "def", "x", "none", "", ())
@@ -243,6 +252,8 @@ def glossary(specs: Iterable[MetricSpec] | dict[str, MetricSpec] | None = None) 
 
         specs = load_registry()
     items = list(specs.values()) if isinstance(specs, dict) else list(specs)
+    if pillar:
+        items = [s for s in items if s.pillar == pillar]
     rows = [
         "| id | metric | pillar | unit | definition | formula | benchmark | options |",
         "|---|---|---|---|---|---|---|---|",
@@ -368,6 +379,55 @@ def kpi_table(
     return Html("".join(out))
 
 
+def next_steps(
+    result_df,
+    previous_df=None,
+    ids: Iterable[str] | None = None,
+    min_points: float = 1.0,
+    min_pct: float = 5.0,
+    limit: int = 8,
+) -> Markdown:
+    """What to do next: the metrics on the wrong side of their benchmark, then those
+    that moved the wrong way by at least ``min_points`` points (fractions, scores) or
+    ``min_pct`` percent (others), each with its spec's ``action``; at most ``limit``.
+
+    >>> print(next_steps(None))
+    Nothing is outside its benchmark or moving the wrong way this period: keep the current plays running.
+    """
+    bullets: list[tuple[int, str]] = []
+    for r in kpi_rows(result_df, previous_df, ids) if result_df is not None else []:
+        s = SPECS.get(r["id"])
+        if s is None or not s.action or s.direction == "neutral":
+            continue
+        bad_side = "below" if s.direction == "higher" else "above"
+        reasons = []
+        if r["position"] == bad_side:
+            reasons.append(f"{r['position']} the benchmark ({r['benchmark']})")
+        material = False
+        if r["judge"] == "bad":
+            cur, prev = _rows(result_df)[r["id"]], _rows(previous_df).get(r["id"], {})
+            _, d = change_text(s.unit, _num(cur["value"]), _num(prev.get("value")))
+            material = abs(d) >= (min_points if s.unit in POINT_UNITS else min_pct)
+        if material:
+            reasons.append(f"{r['change']} on the previous period")
+        if reasons:
+            rank = 0 if r["position"] == bad_side else 1
+            bullets.append(
+                (rank, f"- **{s.label}** is {r['value']}, {' and '.join(reasons)}: {s.action}")
+            )
+    if not bullets:
+        return Markdown(
+            "Nothing is outside its benchmark or moving the wrong way this period: "
+            "keep the current plays running."
+        )
+    ranked = [b for _, b in sorted(bullets, key=lambda x: x[0])]
+    more = len(ranked) - limit
+    text = "\n".join(ranked[:limit])
+    if more > 0:
+        text += f"\n- ... and {more} more (see the KPI table)."
+    return Markdown(text)
+
+
 def read_result(result_df, previous_df=None, ids: Iterable[str] | None = None) -> Markdown:
     """:func:`interpret` every metric of a result (one bullet per metric)."""
     cur, prev = _rows(result_df), _rows(previous_df)
@@ -399,6 +459,7 @@ __all__ = [
     "interpret",
     "kpi_rows",
     "kpi_table",
+    "next_steps",
     "position",
     "read_result",
 ]
