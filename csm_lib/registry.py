@@ -25,7 +25,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PILLARS = ("revenue", "acquisition", "adoption", "retention", "expansion", "advocacy", "health")
-UNITS = ("money", "count", "fraction", "days", "hours", "score", "seconds", "months", "ratio", "users")
+UNITS = (
+    "money",
+    "count",
+    "fraction",
+    "days",
+    "hours",
+    "score",
+    "seconds",
+    "months",
+    "ratio",
+    "users",
+)
 DIRECTIONS = ("higher", "lower", "neutral")
 
 

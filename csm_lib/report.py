@@ -271,7 +271,9 @@ def _failed_cell_index(nb_path: Path) -> int | None:
     except (OSError, ValueError):
         return None
     skip = {"injected-parameters", "papermill-error-cell-tag"}
-    cells = [c for c in nb.get("cells", []) if not skip & set(c.get("metadata", {}).get("tags", []))]
+    cells = [
+        c for c in nb.get("cells", []) if not skip & set(c.get("metadata", {}).get("tags", []))
+    ]
     for i, cell in enumerate(cells):  # index in the source notebook (papermill's cells left out)
         if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
             return i
