@@ -29,7 +29,7 @@ def _sha(path: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def small(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("small")
-    generate(out, accounts=400, events=60_000, seed=3)
+    generate(out, accounts=250, events=30_000, seed=3)
     return out
 
 
@@ -191,9 +191,9 @@ def test_small_company_conforms_to_the_contract(small):
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(small, tmp_path):
-    generate(tmp_path / "again", accounts=400, events=60_000, seed=3)
+    generate(tmp_path / "again", accounts=250, events=30_000, seed=3)
     assert _sha(tmp_path / "again") == _sha(small)
-    generate(tmp_path / "other", accounts=400, events=60_000, seed=4)
+    generate(tmp_path / "other", accounts=250, events=30_000, seed=4)
     assert _sha(tmp_path / "other")["subscriptions.parquet"] != _sha(small)["subscriptions.parquet"]
 
 
