@@ -645,6 +645,21 @@ def roc_auc(
     return u / (n_pos * n_neg)
 
 
+def auc_interval(auc: float, n_pos: int, n_neg: int, z: float = 1.96) -> tuple[float, float]:
+    """Approximate 95% interval of an AUC (Hanley & McNeil 1982 standard error), clipped to [0, 1].
+
+    >>> lo, hi = auc_interval(0.893, 51, 58)
+    >>> round((hi - lo) / 2 / 1.96, 4)  # standard error; the paper reports 0.032
+    0.0325
+    """
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc * auc) + (n_neg - 1) * (q2 - auc * auc)) / (
+        n_pos * n_neg
+    )
+    se = max(var, 0.0) ** 0.5
+    return max(0.0, auc - z * se), min(1.0, auc + z * se)
+
+
 def renewal_events(
     subs: pl.DataFrame, period: Period | str, ids: pl.Series | None = None
 ) -> pl.DataFrame:
@@ -798,7 +813,10 @@ def litmus_summary(events: pl.DataFrame) -> Litmus:
     if auc is None:
         why = "no renewal decisions in the period" if n == 0 else "needs both renewals and churns"
         return Litmus(by_band, Value.null(why, n=n))
-    return Litmus(by_band, Value(auc, n=n))
+    n_pos = int(events["renewed"].sum())
+    low, high = auc_interval(auc, n_pos, n - n_pos)
+    note = f"few renewal decisions (n = {n} < 30)" if n < 30 else ""
+    return Litmus(by_band, Value(auc, n=n, low=low, high=high, note=note))
 
 
 def litmus_components(events: pl.DataFrame) -> pl.DataFrame:
@@ -1093,7 +1111,8 @@ metric(
     "How well the health score measured 90 days before a renewal date ranks the customers "
     "who renewed above those who churned: 0.5 is a coin toss, 1 is perfect (seed 004: "
     "'the real value of this is in predicting renewals').",
-    "ROC AUC = Mann-Whitney U / (renewed x churned), ties count 1/2, over term ends and churns in the period",
+    "ROC AUC = Mann-Whitney U / (renewed x churned), ties count 1/2, over term ends and churns in the period; "
+    "95% interval from the Hanley-McNeil standard error",
     benchmark="above 0.5 (chance); 0.7 or more is useful", benchmark_source="statistical convention",
     inputs=_INPUTS, seeds=("004",),
     example="Seed 004 #6: assess whether health scores work by taking the renewal litmus test.",
@@ -1188,7 +1207,7 @@ def health_litmus(ctx) -> dict[str, Value]:
     note = "; ".join(health_notes(ctx.facts))
     rows = {r["band"]: r for r in lit.by_band.iter_rows(named=True)}
     auc = lit.auc
-    out = {"renewal_litmus_auc": Value(auc.value, n=auc.n, note=auc.note or note)}
+    out = {"renewal_litmus_auc": Value(auc.value, auc.n, auc.low, auc.high, auc.note or note)}
     for band in ("green", "red"):
         r = rows[band]
         out[f"renewal_rate_{band}"] = ratio(
@@ -1204,6 +1223,7 @@ __all__ = [
     "DEFAULT_WEIGHTS",
     "THREE_SIGNALS",
     "Litmus",
+    "auc_interval",
     "band_of",
     "fit_comparison",
     "health_distribution",

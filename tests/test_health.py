@@ -20,6 +20,7 @@ from csm_lib.health import (
     COMPONENTS,
     DEFAULT_THRESHOLDS,
     THREE_SIGNALS,
+    auc_interval,
     band_of,
     fit_comparison,
     health_distribution,
@@ -412,7 +413,11 @@ def test_roc_auc_textbook_hanley_mcneil_1982():
     for rating, (n0, n1) in enumerate(zip(normal, abnormal, strict=True), start=1):
         scores += [rating] * (n0 + n1)
         outcomes += [0] * n0 + [1] * n1
-    assert roc_auc(scores, outcomes) == pytest.approx(0.893, abs=5e-4)
+    auc = roc_auc(scores, outcomes)
+    assert auc == pytest.approx(0.893, abs=5e-4)
+    low, high = auc_interval(auc, 51, 58)  # their standard error: 0.032
+    assert (high - low) / 2 / 1.96 == pytest.approx(0.032, abs=1e-3)
+    assert low < auc < high <= 1
 
 
 @settings(max_examples=50, deadline=None)
@@ -491,7 +496,8 @@ def test_litmus_planted_healthy_renew_unhealthy_churn_auc_1():
     assert ev.sort("account_id")["renewed"].to_list() == [True, True, False, False]
     lit = renewal_litmus(f, "2024-Q1", days_before=90)
     by_band, auc = lit  # unpacks as (table, auc)
-    assert auc.value == 1.0 and auc.n == 4
+    assert auc.value == 1.0 and auc.n == 4 and (auc.low, auc.high) == (1.0, 1.0)
+    assert "few renewal decisions" in auc.note
     rows = {r["band"]: r for r in by_band.iter_rows(named=True)}
     assert rows["green"]["events"] == 2 and rows["green"]["renewal_rate"] == 1.0
     assert rows["red"]["events"] == 2 and rows["red"]["renewal_rate"] == 0.0
