@@ -232,6 +232,20 @@ def _feature_first_seen(facts) -> pl.Series:
     )
 
 
+def _event_names(value: Sequence[str] | str | None) -> list[str] | None:
+    """The ``active_events`` option: a list or a comma-separated string; None = every event."""
+    if value is None or value == "" or value == []:
+        return None
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [str(v) for v in value]
+
+
+def _user_days(facts, active_events: Sequence[str] | str | None = None) -> pl.DataFrame:
+    names = _event_names(active_events)
+    return facts.user_days_for(names) if names else facts.user_days
+
+
 def _tickets(facts) -> pl.DataFrame | None:
     if not facts.has("tickets"):
         return None
@@ -316,6 +330,7 @@ def _raw_signals(
     pairs: pl.DataFrame,
     lookback_days: int,
     sentiment_days: int,
+    active_events: Sequence[str] | str | None = None,
 ) -> pl.DataFrame:
     """Raw signals for every (account_id, at) pair, in one parallel pass over the facts.
 
@@ -356,7 +371,7 @@ def _raw_signals(
     queries: dict[str, pl.LazyFrame] = {}
     # usage: active days in the window, active users in its last B days
     queries["use"] = (
-        sliced(facts.user_days, "user_id")
+        sliced(_user_days(facts, active_events), "user_id")
         .group_by(keys)
         .agg(
             active_days=pl.col("day").n_unique().cast(pl.Int64),
@@ -493,7 +508,13 @@ def _score_signals(
 
 
 def _score_pairs(facts, pairs: pl.DataFrame, opts: dict[str, Any]) -> pl.DataFrame:
-    raw = _raw_signals(facts, pairs, opts.get("lookback_days", 90), opts.get("sentiment_days", 365))
+    raw = _raw_signals(
+        facts,
+        pairs,
+        opts.get("lookback_days", 90),
+        opts.get("sentiment_days", 365),
+        opts.get("active_events"),
+    )
     if raw.height == 0:
         return _empty_scores(detail=True).with_columns(at=pl.lit(None, pl.Date))
     return _score_signals(
@@ -536,13 +557,16 @@ def health_scores(
     support_basis: str = "per_month",
     sentiment_days: int = 365,
     detail: bool = False,
+    active_events: Sequence[str] | str | None = None,
 ) -> pl.DataFrame:
     """Health of every account active (MRR > 0) on ``at``, one row per account.
 
     Columns: account_id, mrr, frequency, breadth, depth, support, sentiment
-    (each 1..10), score (0..100), band (red | yellow | green); with
-    ``detail=True`` also the raw signals (active_days, active_users, seats,
-    features_used, features_available, tickets, sentiment_points, exposure).
+    (each 1..10), score (0..100), band (red | yellow | green). ``active_events``
+    (event names, as the adoption option) limits what makes a user active for
+    frequency and breadth. With ``detail=True`` also the raw signals
+    (active_days, active_users, seats, features_used, features_available,
+    tickets, sentiment_points, exposure).
 
     >>> from csm_lib.sample import sample_path, load  # doctest: +SKIP
     >>> health_scores(load(sample_path()).facts, date(2025, 12, 31)).head()  # doctest: +SKIP
@@ -553,7 +577,7 @@ def health_scores(
     pairs = active.select("account_id", at=pl.lit(at, pl.Date))
     opts = dict(
         weights=weights, lookback_days=lookback_days, bands=bands, thresholds=thresholds,
-        support_basis=support_basis, sentiment_days=sentiment_days,
+        support_basis=support_basis, sentiment_days=sentiment_days, active_events=active_events,
     )  # fmt: skip
     sc = _score_pairs(facts, pairs, opts).join(
         active.select("account_id", mrr=pl.col("cents") / 100), on="account_id"
@@ -1058,6 +1082,12 @@ _OPTIONS = (
         SUPPORT_BASES,
     ),
     Option("health_sentiment_days", 365, "how old the latest NPS/CSAT answer may be"),
+    Option(
+        "active_events",
+        None,
+        "Event names that make a user active (list or comma-separated); default every event. "
+        "In health: the active days and active users behind frequency and breadth.",
+    ),
 )
 _LITMUS_OPTIONS = _OPTIONS + (
     Option("litmus_days_before", 90, "how many days before the renewal date health is measured"),
@@ -1147,6 +1177,7 @@ def _opts(ctx) -> dict[str, Any]:
         thresholds={k: tuple(v) for k, v in th.items()} if th else None,
         support_basis=ctx.opt("health_support_basis", "per_month"),
         sentiment_days=int(ctx.opt("health_sentiment_days", 365)),
+        active_events=_event_names(ctx.opt("active_events")),
     )
 
 

@@ -280,6 +280,28 @@ def test_support_per_user_basis_and_lookback_and_bands_options():
     assert strict["band"].to_list() == ["yellow", "red"]
 
 
+def test_active_events_limit_what_counts_as_active():
+    wb = hand_workbook()
+    logins = use("a", "u0", [date(2024, 3, 30), date(2024, 3, 31)])
+    ev = wb.table("events").collect()
+    ev = pl.concat([ev, pl.DataFrame(logins, schema=ev.schema, orient="row")])
+    ev = ev.with_columns(
+        event=pl.when(pl.col("event_at").dt.date() >= date(2024, 3, 30))
+        .then(pl.lit("login"))
+        .otherwise("event")
+    )
+    wb = Workbook({**wb.tables, "events": ev.lazy()}, as_of=wb.as_of)
+    sc = health_scores(wb.facts, AT, detail=True, active_events="login").sort("account_id")
+    # only u0's two login days count: 2 in 90 days = 0.67 a month -> 1 (8 with every
+    # event); 1 active user / 10 seats = 0.1 -> 2 (9 with every event)
+    assert sc["active_days"].to_list() == [2, 0] and sc["active_users"].to_list() == [1, 0]
+    assert sc["frequency"].to_list() == [1, 1] and sc["breadth"].to_list() == [2, 1]
+    v = as_dict(
+        compute(wb, "2024-03", metrics=["health_score_avg"], options={"active_events": ["login"]})
+    )
+    assert v["health_score_avg"] == pytest.approx(sc["score"].mean())
+
+
 def test_missing_tickets_and_surveys_score_neutral_with_a_note():
     wb = hand_workbook(with_tickets=False, with_surveys=False)
     sc = health_scores(wb.facts, AT)
