@@ -416,6 +416,11 @@ def test_property_scores_in_range_and_bands_consistent(wb, weights, bands, lookb
     for r in sc.iter_rows(named=True):
         mean = sum(w[c] * r[c] for c in COMPONENTS)
         assert r["score"] == pytest.approx((mean - 1) / 9 * 100, abs=1e-3)
+    # segment + complement = total (scores do not depend on the other accounts)
+    kw = dict(weights=weights, bands=bands, lookback_days=lookback)
+    seg = health_scores(wb.facts, date(2024, 4, 30), ids=pl.Series(["A0"]), **kw)
+    rest = health_scores(wb.facts, date(2024, 4, 30), ids=pl.Series(["A1", "A2", "A3"]), **kw)
+    assert pl.concat([seg, rest]).sort("account_id").equals(sc)
 
 
 # ------------------------------------------------------------------ ROC AUC
