@@ -24,7 +24,9 @@ Steps, in order, in that process:
 the facts are built from the events; *warm* runs again in a new process and finds
 the facts written by the cold run (see ``csm_lib.facts``: the persistent facts cache).
 
-Peak RSS is the process's high-water mark after the step (``VmHWM``; the mark is
+CPU s is the process's user + system time over all threads (on an otherwise idle
+machine with 2 cores, wall time is about CPU time / 2 for the parallel steps; on a
+busy machine it is the steadier measure). Peak RSS is the process's high-water mark after the step (``VmHWM``; the mark is
 reset before each step where the kernel allows it, otherwise it is cumulative and
 the column says so).
 """
@@ -111,6 +113,12 @@ def reset_peak() -> bool:
     return cur is not None and hwm is not None and hwm <= cur * 1.05 + (1 << 20)
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process, all threads."""
+    t = os.times()
+    return t.user + t.system
+
+
 # --------------------------------------------------------------- worker ----
 def worker(source: Path) -> list[dict]:
     """Run the steps in this (fresh) process; one dict per step."""
@@ -124,10 +132,18 @@ def worker(source: Path) -> list[dict]:
     def step(name, fn):
         if resettable:
             reset_peak()
-        t0 = time.perf_counter()
+        c0, t0 = cpu_seconds(), time.perf_counter()
         out = fn()
-        wall = time.perf_counter() - t0
-        rows.append({"step": name, "wall_s": wall, "peak_rss": peak_rss(), "reset": resettable})
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+        rows.append(
+            {
+                "step": name,
+                "wall_s": wall,
+                "cpu_s": cpu,
+                "peak_rss": peak_rss(),
+                "reset": resettable,
+            }
+        )
         return out
 
     qdir = DATA / f"quarantine-{source.name}"
@@ -174,12 +190,12 @@ def facts_cache_dirs(source: Path) -> list[Path]:
 
 def table(rows: list[dict]) -> str:
     steps = [r for r in rows if "step" in r]
-    head = f"{'size':>5} {'run':>4} {'step':<18} {'wall s':>8} {'peak RSS':>10}"
+    head = f"{'size':>5} {'run':>4} {'step':<18} {'wall s':>8} {'CPU s':>8} {'peak RSS':>10}"
     lines = [head, "-" * len(head)]
     for r in steps:
         mark = "" if r["reset"] else "*"
         lines.append(
-            f"{r['size']:>5} {r['run']:>4} {r['step']:<18} {r['wall_s']:>8.2f} "
+            f"{r['size']:>5} {r['run']:>4} {r['step']:<18} {r['wall_s']:>8.2f} {r['cpu_s']:>8.2f} "
             f"{r['peak_rss'] / 2**30:>8.2f}G{mark}"
         )
     if any(not r["reset"] for r in steps):

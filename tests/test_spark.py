@@ -187,3 +187,61 @@ def test_spark_cli_help_needs_no_java(capsys):
         main(["--help"])
     assert exc.value.code == 0
     assert "Facts.from_parquet" in capsys.readouterr().out
+
+
+# ------------------------------------------------- persistent facts cache --
+def _source(write_tables, events: pl.DataFrame):
+    accounts = [{"account_id": a} for a in ("A1", "A2", "A3", "A4")]
+    subs = [
+        {"subscription_id": "S-A1", "account_id": "A1", "start_date": date(2025, 1, 1), "mrr": 9.0}
+    ]
+    return write_tables({"accounts": accounts, "subscriptions": subs, "events": events})
+
+
+def test_facts_cache_is_reused_by_a_new_workbook_and_follows_the_files(
+    write_tables, tmp_path, monkeypatch
+):
+    """Event facts persist; a new load reads them back; changed events give new facts."""
+    from csm_lib import facts as facts_mod
+    from csm_lib.data import load
+
+    monkeypatch.setenv("CSM_FACTS_CACHE", str(tmp_path / "cache"))
+    ev = tricky_events()
+    src = _source(write_tables, ev)
+    first = load(src).facts
+    built = {n: getattr(first, n) for n in SORT}
+    folder = first.cache_dir
+    assert folder is not None and folder.is_relative_to(tmp_path / "cache")
+    assert sorted(p.name for p in folder.glob("*.parquet")) == sorted(f"{n}.parquet" for n in SORT)
+
+    def boom(*_a, **_k):
+        raise AssertionError("events were scanned again")
+
+    with monkeypatch.context() as m:
+        for n in SORT:
+            m.setitem(facts_mod.EVENT_BUILDERS, n, boom)
+        again = load(src).facts
+        assert again.cache_dir == folder
+        for n in SORT:
+            assert getattr(again, n).equals(built[n]), n
+
+    # new events (fewer rows): a new key, the facts are rebuilt, the old ones removed
+    ev.filter(pl.col("account_id") != "A4").write_parquet(src / "events.parquet")
+    changed = load(src).facts
+    assert changed.cache_dir != folder
+    assert changed.user_days.height < built["user_days"].height
+    assert not folder.exists() and (changed.cache_dir / "user_days.parquet").exists()
+    assert "A4" not in changed.user_days["account_id"].to_list()
+
+
+def test_facts_cache_can_be_switched_off_and_skips_in_memory_workbooks(write_tables, monkeypatch):
+    from csm_lib.data import load
+
+    src = _source(write_tables, tricky_events())
+    monkeypatch.setenv("CSM_FACTS_CACHE", "off")
+    assert load(src).facts.cache_dir is None
+    monkeypatch.delenv("CSM_FACTS_CACHE")
+    wb = load(src)
+    mem = Workbook(dict(wb.tables), wb.as_of)  # no source folder
+    assert mem.facts.cache_dir is None
+    assert mem.facts.user_days.height > 0
