@@ -302,6 +302,24 @@ def test_active_events_limit_what_counts_as_active():
     assert v["health_score_avg"] == pytest.approx(sc["score"].mean())
 
 
+def test_thresholds_option_overrides_one_component():
+    f = hand_workbook().facts
+    # frequency cut points 10, 20, ... 90 a month: a (15) reaches 1 -> 2, b (3) none -> 1
+    cuts = [10, 20, 30, 40, 50, 60, 70, 80, 90]
+    sc = health_scores(f, AT, thresholds={"frequency": cuts})
+    assert sc["frequency"].to_list() == [2, 1]
+    assert sc["breadth"].to_list() == health_scores(f, AT)["breadth"].to_list()
+    v = as_dict(
+        compute(
+            hand_workbook(), "2024-03", metrics=["health_score_avg"],
+            options={"health_thresholds": {"frequency": cuts}},
+        )
+    )  # fmt: skip
+    assert v["health_score_avg"] == pytest.approx(sc["score"].mean())
+    with pytest.raises(ValueError, match="unknown key"):
+        health_scores(f, AT, thresholds={"freq": cuts})
+
+
 def test_missing_tickets_and_surveys_score_neutral_with_a_note():
     wb = hand_workbook(with_tickets=False, with_surveys=False)
     sc = health_scores(wb.facts, AT)
