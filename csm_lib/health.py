@@ -568,8 +568,19 @@ def health_scores(
     (active_days, active_users, seats, features_used, features_available,
     tickets, sentiment_points, exposure).
 
-    >>> from csm_lib.sample import sample_path, load  # doctest: +SKIP
-    >>> health_scores(load(sample_path()).facts, date(2025, 12, 31)).head()  # doctest: +SKIP
+    >>> from datetime import datetime
+    >>> from csm_lib.data import Workbook
+    >>> subs = pl.DataFrame({"account_id": ["a"], "start_date": [date(2024, 1, 1)],
+    ...     "end_date": [None], "mrr": [100.0]}, schema_overrides={"end_date": pl.Date})
+    >>> ev = pl.DataFrame({"event_at": [datetime(2024, 3, d, 9) for d in range(1, 31)],
+    ...     "account_id": "a", "user_id": "u1", "event": "login", "feature": "reports"})
+    >>> wb = Workbook({"accounts": pl.LazyFrame({"account_id": ["a"]}),
+    ...     "subscriptions": subs.lazy(), "events": ev.lazy()}, date(2024, 3, 31))
+    >>> health_scores(wb.facts, date(2024, 3, 31)).select(*COMPONENTS, "score", "band").row(0)
+    (6.0, 2.0, 10.0, 5.5, 5.5, 53.3333, 'yellow')
+
+    (30 active days in 90 = 10 a month -> 6; one user, no seats -> 2; the only
+    feature used -> 10; no tickets or surveys -> neutral 5.5.)
     """
     active = mrr_cents_at(facts.subs, at, ids).filter(pl.col("cents") > 0)
     if active.height == 0:
