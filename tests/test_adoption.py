@@ -330,6 +330,31 @@ def test_time_to_value_median_and_p75():
     assert days_quantile(pl.Series([], dtype=pl.Int64), 0.5).value is None
 
 
+def test_time_to_value_metrics_through_compute():
+    starts = {
+        "a": date(2024, 4, 1),
+        "b": date(2024, 4, 1),
+        "c": date(2024, 4, 1),
+        "d": date(2024, 4, 1),
+    }
+    sub = subs([(a, d, None, 100.0, 1, "seat", False) for a, d in starts.items()])
+    ob = onboarding(
+        [
+            (a, "first_value", date(2024, 4, 1) + timedelta(days=k))
+            for a, k in zip("abcd", (10, 20, 30, 40), strict=True)
+        ]
+    )
+    wb = workbook(accounts(list(starts)), sub, onboarding=ob)
+    got = as_dict(
+        compute(wb, "2024-Q2", metrics=["time_to_value_median_days", "time_to_value_p75_days"])
+    )
+    assert got == {"time_to_value_median_days": 25.0, "time_to_value_p75_days": 32.5}
+    seg = as_dict(
+        compute(wb, "2024-Q2", "segment=Enterprise", metrics=["time_to_value_median_days"])
+    )
+    assert seg["time_to_value_median_days"] is None  # nobody in that segment
+
+
 # ---------------------------------------------------------------- features and per-account usage
 
 FEAT = events(
