@@ -241,9 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    if "PYSPARK_GATEWAY_PORT" in os.environ or (
-        args.master and not args.master.startswith("local")
-    ):
+    on_cluster = "PYSPARK_GATEWAY_PORT" in os.environ or "DATABRICKS_RUNTIME_VERSION" in os.environ
+    if on_cluster or (args.master and not args.master.startswith("local")):
         # under spark-submit (or a cluster master): the cluster decides cores and memory
         from pyspark.sql import SparkSession
 
@@ -261,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, path in written.items():
         print(f"{name:13s} -> {path}")
     print(f"done in {time.perf_counter() - t0:.1f} s")
-    spark.stop()
+    if not on_cluster:
+        spark.stop()
     return 0
 
 
