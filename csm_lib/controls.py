@@ -218,7 +218,7 @@ def _where(period: str, segment: str) -> str:
 
 def _seg_label(s: str) -> str:
     if s == "All":
-        return "All accounts"
+        return "All"
     col, _, val = s.partition("=")
     return f"{col.capitalize()}: {val}"
 
