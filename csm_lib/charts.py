@@ -451,13 +451,13 @@ def cohort_heatmap(
         )
     )
     n_cols = d[age].n_unique() if d.height else 0
+    vals = d[value].drop_nulls()
+    mid = (float(vals.min()) + float(vals.max())) / 2 if vals.len() else 0.5
     layers = [rect]
     if n_cols and n_cols <= 15:
         text = base.mark_text(fontSize=9).encode(
             text=alt.Text(f"{value}:Q", format=".0%" if unit == "fraction" else fmt),
-            color=alt.condition(f"datum.{value} > 0.5", alt.value("black"), alt.value("white"))
-            if unit == "fraction"
-            else alt.value("black"),
+            color=alt.condition(f"datum.{value} > {mid}", alt.value("black"), alt.value("white")),
         )
         layers.append(text)
     return alt.layer(*layers).properties(
@@ -520,8 +520,15 @@ def bar(
     sort: Sequence[str] | str | None = None,
     tooltip: Sequence[str] | None = None,
     benchmark: tuple[float | None, float | None] | None = None,
+    colors: dict[str, str] | None = None,
+    grouped: bool = False,
+    y_title: str | None = None,
 ) -> alt.Chart | alt.LayerChart:
     """Bars of ``y`` (a value, formatted by ``unit``) per category ``x``.
+
+    ``color`` splits the bars (stacked, or side by side with ``grouped=True``);
+    ``colors`` maps its values to colours (red / yellow / green bands get the
+    band colours automatically).
 
     >>> import polars as pl
     >>> bar(pl.DataFrame({"segment": ["SMB", "Ent"], "nrr": [0.95, 1.1]}), "segment", "nrr",
@@ -535,9 +542,11 @@ def bar(
         tips.append(alt.Tooltip(f"{color}:N"))
     for t in tooltip or []:
         if t not in (x, y, color):
-            tips.append(alt.Tooltip(f"{t}:{_axis_type(df, t).replace('O', 'N')}"))
+            kind = _axis_type(df, t).replace("O", "N")
+            fmt_t = ".1%" if t.endswith("share") or t.endswith("rate") else None
+            tips.append(alt.Tooltip(f"{t}:{kind}", **({"format": fmt_t} if fmt_t else {})))
     x_title = x.replace("_", " ").capitalize()
-    y_title = y.replace("_", " ").capitalize()
+    y_title = y_title or y.replace("_", " ").capitalize()
     title = title or f"{y_title} by {x_title.lower()}"
     value_axis = alt.Axis(format=fmt)
     enc: dict = {"tooltip": tips}
@@ -548,7 +557,21 @@ def bar(
         enc["x"] = alt.X(f"{x}:N", sort=sort, title=x_title, axis=alt.Axis(labelAngle=0))
         enc["y"] = alt.Y(f"{y}:Q", title=y_title, axis=value_axis)
     if color:
-        enc["color"] = alt.Color(f"{color}:N", title=color.replace("_", " ").capitalize())
+        values = [v for v in df[color].cast(pl.String).unique(maintain_order=True).to_list() if v]
+        if colors is None and values and set(values) <= set(BAND_COLOURS):
+            colors = {b: BAND_COLOURS[b] for b in ("red", "yellow", "green") if b in values}
+        scale = (
+            alt.Scale(domain=list(colors), range=list(colors.values())) if colors else alt.Scale()
+        )
+        enc["color"] = alt.Color(
+            f"{color}:N", title=color.replace("_", " ").capitalize(), scale=scale,
+            sort=list(colors) if colors else None,
+        )  # fmt: skip
+        if grouped:
+            if horizontal:
+                enc["yOffset"] = alt.YOffset(f"{color}:N")
+            else:
+                enc["xOffset"] = alt.XOffset(f"{color}:N")
     chart = alt.Chart(df).mark_bar().encode(**enc)
     if benchmark is not None and any(v is not None for v in benchmark):
         axis = "x" if horizontal else "y"

@@ -632,7 +632,8 @@ def view_usage(bench: Workbench, period: str, segment: str) -> tuple[list, dict]
     ctx = bench.context(period, segment)
     grain = "day" if ctx.period.days <= 31 else "week" if ctx.period.days <= 190 else "month"
     u = usage_trend(ctx.facts, ctx.period, ctx.account_ids, grain, ctx.opt("active_events"))
-    long = u.select(
+    whole = u.filter(pl.col("complete")) if u["complete"].any() else u  # no cut weeks
+    long = whole.select(
         "start",
         pl.col("dau_avg").alias("Average DAU"),
         pl.col("active_users").alias(
@@ -640,9 +641,11 @@ def view_usage(bench: Workbench, period: str, segment: str) -> tuple[list, dict]
         ),
         pl.col("mau_30d").alias("Users active in 30 days"),
     ).unpivot(index="start", variable_name="series", value_name="users")
+    cut = whole.height < u.height
     c = _charts().trend(
-        long, "start", "users", "users", title=f"Active users by {grain}", color="series"
-    )
+        long, "start", "users", "users", title=f"Active users by {grain}", color="series",
+        subtitle=f"Whole {grain}s inside the period only" if cut else None,
+    )  # fmt: skip
     return [c], {"usage": u}
 
 
@@ -697,9 +700,11 @@ def view_product_lines(bench: Workbench, period: str, segment: str) -> tuple[lis
         pl.col("cross_sell_mrr").alias("Cross-sell"),
         (-pl.col("contraction_mrr")).alias("Contraction"),
     ).unpivot(index="product_line", variable_name="movement", value_name="mrr")
-    c = _charts().bar(
-        long, "product_line", "mrr", unit="money", color="movement",
+    ch = _charts()
+    c = ch.bar(
+        long, "product_line", "mrr", unit="money", color="movement", y_title="MRR change",
         title="Expansion and contraction by product line",
+        colors={"Upsell": ch.BLUE, "Cross-sell": ch.SKY, "Contraction": ch.ORANGE},
     )  # fmt: skip
     return [c], {"product_lines": pl_df}
 
@@ -710,9 +715,11 @@ def view_voice(bench: Workbench, period: str, segment: str) -> tuple[list, dict]
 
     ctx = bench.context(period, segment)
     v = voice_of_customer(bench.wb.table("surveys").collect(), ctx.period, ctx.account_ids)
-    c = _charts().bar(
-        v, "theme", "share", unit="fraction", color="group", horizontal=True,
+    ch = _charts()
+    c = ch.bar(
+        v, "theme", "share", unit="fraction", color="group", horizontal=True, grouped=True,
         title="Comment themes (share of the group's comments)", tooltip=["count"],
+        colors={"promoter": ch.GREEN, "passive": ch.GREY, "detractor": ch.VERMILLION},
     )  # fmt: skip
     return [c], {"voice": v}
 
@@ -800,8 +807,8 @@ def view_fit(
     ctx = bench.context(period, segment)
     fit = fit_comparison(ctx.facts, ctx.period, by, ctx.account_ids)
     c = _charts().bar(
-        fit, "value", "churn_rate", unit="fraction", title=f"Logo churn by {by}",
-        tooltip=["customers_start", "churned", "nrr"],
+        fit.rename({"value": by}), by, "churn_rate", unit="fraction", horizontal=True,
+        sort="-x", title=f"Logo churn by {by}", tooltip=["customers_start", "churned", "nrr"],
     )  # fmt: skip
     return [c], {"fit": fit}
 
