@@ -245,7 +245,13 @@ class Section:
         self.seconds: float = 0.0
         self.last: list = []
 
-    def render(self, period: str, segment: str) -> tuple[list, dict]:
+    def _ipython_display_(self) -> None:
+        """Nothing: a section shows its outputs itself (keeps cells free of a repr line)."""
+
+    def __repr__(self) -> str:
+        return f"<Section {self.title or self.fn.__name__}: {len(self.handles)} outputs>"
+
+    def render(self, period: str, segment: str) -> list:
         t = time.perf_counter()
         out = self.fn(period, segment)
         objs = list(out) if isinstance(out, list | tuple) else [out]

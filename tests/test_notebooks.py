@@ -127,6 +127,8 @@ def test_notebook_runs_headless_with_parameters(name, executed, sample_wb):
     nb = _read(out)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
+    plain = [o.get("data", {}).get("text/plain", "") for o in outputs]
+    assert not [t for t in plain if "object at 0x" in t], "no stray object repr in the outputs"
     # the recorded values are the library's, for the injected period and segment
     rec = _tagged(nb, "record")[0].outputs
     data = next(o.data["application/json"] for o in rec if "application/json" in o.get("data", {}))
