@@ -89,14 +89,17 @@ def sample_wb():
         pytest.skip(f"bundled sample not loadable: {exc}")
 
 
-def _execute(path: Path, out_dir: Path) -> tuple[Path, float, BaseException | None]:
+WEIGHTS = {"frequency": 3, "breadth": 1, "depth": 1, "support": 0, "sentiment": 1}
+
+
+def _execute(path: Path, out_dir: Path, extra: dict | None = None):
     import papermill as pm
 
-    out = out_dir / path.name
+    out = out_dir / (path.stem + ("_weights" if extra else "") + ".ipynb")
     t = time.perf_counter()
     try:
         pm.execute_notebook(
-            str(path), str(out), parameters={"period": PERIOD, "segment": SEGMENT},
+            str(path), str(out), parameters={"period": PERIOD, "segment": SEGMENT, **(extra or {})},
             kernel_name="python3", cwd=str(NB_DIR), progress_bar=False, log_output=False,
         )  # fmt: skip
         err = None
@@ -109,11 +112,21 @@ def _execute(path: Path, out_dir: Path) -> tuple[Path, float, BaseException | No
 def executed(tmp_path_factory, sample_wb):
     """Run every notebook once (two at a time: one kernel per core)."""
     out_dir = tmp_path_factory.mktemp("executed")
+    jobs = [(p, None) for p in NOTEBOOKS] + [
+        (NB_DIR / "06_health.ipynb", {"health_weights": WEIGHTS})
+    ]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        runs = list(pool.map(lambda p: _execute(p, out_dir), NOTEBOOKS))
-    timings = {p.stem: round(s, 1) for p, (_, s, _) in zip(NOTEBOOKS, runs, strict=True)}
+        runs = list(pool.map(lambda job: _execute(job[0], out_dir, job[1]), jobs))
+    names = NAMES + ["06_health_weights"]
+    timings = {n: round(s, 1) for n, (_, s, _) in zip(names, runs, strict=True)}
     print("\nnotebook wall time (s, two in parallel):", json.dumps(timings))
-    return dict(zip(NAMES, runs, strict=True))
+    return dict(zip(names, runs, strict=True))
+
+
+def _record(out: Path) -> dict:
+    nb = _read(out)
+    rec = _tagged(nb, "record")[0].outputs
+    return next(o.data["application/json"] for o in rec if "application/json" in o.get("data", {}))
 
 
 @pytest.mark.slow
@@ -130,8 +143,7 @@ def test_notebook_runs_headless_with_parameters(name, executed, sample_wb):
     plain = [o.get("data", {}).get("text/plain", "") for o in outputs]
     assert not [t for t in plain if "object at 0x" in t], "no stray object repr in the outputs"
     # the recorded values are the library's, for the injected period and segment
-    rec = _tagged(nb, "record")[0].outputs
-    data = next(o.data["application/json"] for o in rec if "application/json" in o.get("data", {}))
+    data = _record(out)
     assert data["period"] == PERIOD and data["segment"] == "segment=SMB"
     expected = as_dict(compute(sample_wb, PERIOD, "segment=SMB"))
     assert data["values"], "the record cell lists the notebook's metrics"
@@ -162,3 +174,18 @@ def test_an_invalid_parameter_fails_early_with_the_options(tmp_path, sample_wb):
         )  # fmt: skip
     assert "not one of the available segments" in str(exc.value)
     assert "segment=SMB" in str(exc.value)
+
+
+@pytest.mark.slow
+def test_health_lab_weights_parameter_changes_the_score(executed, sample_wb):
+    from csm_lib import as_dict, compute
+
+    out, _seconds, err = executed["06_health_weights"]
+    if err is not None:
+        raise err
+    weighted, default = _record(out)["values"], _record(executed["06_health"][0])["values"]
+    expected = as_dict(
+        compute(sample_wb, PERIOD, "segment=SMB", options={"health_weights": WEIGHTS})
+    )
+    assert weighted["health_score_avg"] == expected["health_score_avg"]
+    assert weighted["health_score_avg"] != default["health_score_avg"]
