@@ -375,7 +375,11 @@ class LiveReport:
             if chart:
                 h = b.history(period, segment).filter(pl.col("id") == metric_id)
                 self.data[f"history:{metric_id}"] = h
-                out.append(metric_trend(h, spec))
+                if h["value"].is_not_null().any():
+                    out.append(metric_trend(h, spec))
+                else:
+                    why = cur["note"] or "no value in these periods"
+                    out.append(narrative.Markdown(f"*No trend to chart: {why}.*"))
             out.append(text)
             return out
 
@@ -410,7 +414,13 @@ class LiveReport:
         fn, b = VIEWS[name], self._bench
 
         def render(period: str, segment: str):
-            objs, data = fn(b, period, segment, **kwargs)
+            from csm_lib.data import MissingTableError
+            from csm_lib.narrative import Markdown
+
+            try:
+                objs, data = fn(b, period, segment, **kwargs)
+            except MissingTableError as exc:  # an optional table the source does not have
+                return [Markdown(f"*{(fn.__doc__ or name).splitlines()[0]} Not shown: {exc}.*")]
             self.data.update(data)
             return objs
 

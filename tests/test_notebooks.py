@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -95,7 +96,8 @@ WEIGHTS = {"frequency": 3, "breadth": 1, "depth": 1, "support": 0, "sentiment": 
 def _execute(path: Path, out_dir: Path, extra: dict | None = None):
     import papermill as pm
 
-    out = out_dir / (path.stem + ("_weights" if extra else "") + ".ipynb")
+    suffix = "_" + "_".join(sorted(extra)) if extra else ""
+    out = out_dir / f"{path.stem}{suffix}.ipynb"
     t = time.perf_counter()
     try:
         pm.execute_notebook(
@@ -112,12 +114,19 @@ def _execute(path: Path, out_dir: Path, extra: dict | None = None):
 def executed(tmp_path_factory, sample_wb):
     """Run every notebook once (two at a time: one kernel per core)."""
     out_dir = tmp_path_factory.mktemp("executed")
+    from csm_lib.sample import sample_path
+
+    minimal = out_dir / "minimal_source"  # only the two required tables (and fx rates)
+    minimal.mkdir()
+    for table in ("accounts", "subscriptions", "fx_rates"):
+        shutil.copy(Path(sample_path()) / f"{table}.parquet", minimal)
     jobs = [(p, None) for p in NOTEBOOKS] + [
-        (NB_DIR / "06_health.ipynb", {"health_weights": WEIGHTS})
+        (NB_DIR / "06_health.ipynb", {"health_weights": WEIGHTS}),
+        (NB_DIR / "02_adoption.ipynb", {"source": str(minimal)}),
     ]
     with ThreadPoolExecutor(max_workers=2) as pool:
         runs = list(pool.map(lambda job: _execute(job[0], out_dir, job[1]), jobs))
-    names = NAMES + ["06_health_weights"]
+    names = NAMES + ["06_health_weights", "02_adoption_minimal"]
     timings = {n: round(s, 1) for n, (_, s, _) in zip(names, runs, strict=True)}
     print("\nnotebook wall time (s, two in parallel):", json.dumps(timings))
     return dict(zip(names, runs, strict=True))
@@ -189,3 +198,18 @@ def test_health_lab_weights_parameter_changes_the_score(executed, sample_wb):
     )
     assert weighted["health_score_avg"] == expected["health_score_avg"]
     assert weighted["health_score_avg"] != default["health_score_avg"]
+
+
+@pytest.mark.slow
+def test_a_source_without_optional_tables_still_runs_and_says_why(executed):
+    out, _seconds, err = executed["02_adoption_minimal"]
+    if err is not None:
+        raise err
+    nb = _read(out)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    md = "\n".join(o.data["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {}))
+    assert "Not shown: needs table events" in md
+    assert "is not available for" in md
+    values = _record(out)["values"]
+    assert values["dau_avg"] is None and values["stickiness"] is None
