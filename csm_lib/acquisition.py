@@ -25,11 +25,11 @@ and ``trial_funnel``.
 
 from __future__ import annotations
 
-import math
 from datetime import date
 
 import polars as pl
 
+from csm_lib._stats import proportion, wilson
 from csm_lib.periods import Period
 from csm_lib.registry import Option, Value, calculator, metric, ratio
 
@@ -332,25 +332,8 @@ def monthly_rate(period_rate: float, months: float) -> float:
     return period_rate / months
 
 
-def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """Wilson 95% interval of a proportion k / n (n > 0).
-
-    >>> tuple(round(x, 4) for x in wilson(50, 100))
-    (0.4038, 0.5962)
-    """
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, mid - half), min(1.0, mid + half)
-
-
 def _prop(k: int, n: int, reason: str) -> Value:
-    if n == 0:
-        return Value.null(reason, n=0)
-    lo, hi = wilson(k, n)
-    note = "fewer than 30 in the denominator" if n < 30 else ""
-    return Value(k / n, n=n, low=lo, high=hi, note=note)
+    return proportion(k, n, reason)
 
 
 # ---------------------------------------------------------------- tables

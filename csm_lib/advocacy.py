@@ -27,6 +27,8 @@ from collections.abc import Iterable
 
 import polars as pl
 
+from csm_lib._stats import proportion as _proportion
+from csm_lib._stats import wilson
 from csm_lib.facts import in_segment
 from csm_lib.periods import Period
 from csm_lib.registry import UNITS, Option, Value, calculator, metric
@@ -49,31 +51,9 @@ def small_sample_note(n: int) -> str:
     return f"fewer than {SMALL_N} responses (n={n}): read with care" if 0 < n < SMALL_N else ""
 
 
-def wilson(k: int, n: int, z: float = Z95) -> tuple[float | None, float | None]:
-    """Wilson score interval of a proportion k / n (fractions, inside [0, 1]).
-
-    >>> wilson(0, 0)
-    (None, None)
-    >>> [round(x, 4) for x in wilson(0, 10)]
-    [0.0, 0.2775]
-    """
-    if n <= 0:
-        return None, None
-    p = k / n
-    z2 = z * z
-    den = 1 + z2 / n
-    centre = (p + z2 / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / den
-    # the interval always contains p (exactly 0 / 1 at the ends); guard float rounding
-    return max(0.0, min(centre - half, p)), min(1.0, max(centre + half, p))
-
-
 def proportion(k: int, n: int, reason: str) -> Value:
     """k / n with its Wilson interval and the small-sample flag; null when n = 0."""
-    if n <= 0:
-        return Value.null(reason, n=0)
-    lo, hi = wilson(k, n)
-    return Value(k / n, n=n, low=lo, high=hi, note=small_sample_note(n))
+    return _proportion(k, n, reason, small_note=small_sample_note(n))
 
 
 def nps_groups(scores: Iterable[int]) -> tuple[int, int, int]:

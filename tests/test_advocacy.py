@@ -157,7 +157,9 @@ def test_seed_001_csat_on_a_1_to_10_scale_counts_9_and_10():
 
 def test_wilson_interval_known_values_and_bounds():
     assert wilson(0, 0) == (None, None)
-    z2 = 1.96**2  # for k = 0 the Wilson upper bound has the closed form z² / (n + z²)
+    from csm_lib._stats import Z95
+
+    z2 = Z95**2  # for k = 0 the Wilson upper bound has the closed form z² / (n + z²)
     lo, hi = wilson(0, 10)
     assert lo == 0.0 and hi == pytest.approx(z2 / (10 + z2))
     lo, hi = wilson(10, 10)
