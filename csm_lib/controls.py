@@ -87,8 +87,22 @@ def resolve_period(value: str | None, options: Sequence[str], default: str) -> s
     raise ValueError(f"period {v!r} is not one of the available periods: {', '.join(options)}")
 
 
-def resolve_segment(value: str | None, options: Sequence[str]) -> str:
-    """Validate a segment parameter; a bare value (``SMB``) maps to ``segment=SMB``."""
+def resolve_segment(
+    value: str | None, options: Sequence[str], accounts: pl.DataFrame | None = None
+) -> str:
+    """Validate a segment parameter; a bare value (``SMB``) maps to ``segment=SMB``.
+
+    With ``accounts``, any filter on its columns is accepted too (``segment=SMB,region=EMEA``,
+    ``segment=SMB|Mid-Market``, ``industry=Retail``) when every value exists.
+
+    >>> acc = pl.DataFrame({"segment": ["SMB", "Enterprise"], "region": ["EMEA", "NA"]})
+    >>> resolve_segment("segment=SMB,region=EMEA", ["All"], acc)
+    'segment=SMB,region=EMEA'
+    >>> resolve_segment("region=Mars", ["All"], acc)
+    Traceback (most recent call last):
+    ...
+    ValueError: segment 'region=Mars': no account has region 'Mars'; values: EMEA, NA
+    """
     v = (value or "All").strip()
     if v.lower() in ("all", "", "*"):
         return "All"
@@ -98,14 +112,26 @@ def resolve_segment(value: str | None, options: Sequence[str]) -> str:
     if len(bare) == 1:
         return bare[0]
     try:
-        label = Segment.parse(v).label
+        seg = Segment.parse(v)
     except ValueError:
-        label = None
-    if label in options:
-        return label
+        seg = None
+    if seg is not None and seg.label in options:
+        return seg.label
+    if seg is not None and accounts is not None and "=" in v:
+        seg.check(accounts.columns)  # unknown column: SegmentError naming the columns
+        for col, vals in seg.filters:
+            have = accounts.get_column(col).drop_nulls().cast(pl.String).unique().sort()
+            missing = [x for x in vals if x not in set(have.to_list())]
+            if missing:
+                shown = ", ".join(have.head(30).to_list())
+                raise ValueError(
+                    f"segment {v!r}: no account has {col} {missing[0]!r}; values: {shown}"
+                )
+        return seg.label
     raise ValueError(
         f"segment {v!r} is not one of the available segments: {', '.join(options)}. "
-        "Use one of them (a bare value such as 'SMB' also works)."
+        "Use one of them (a bare value such as 'SMB' also works), or a filter such as "
+        "'segment=SMB,region=EMEA'."
     )
 
 
@@ -126,6 +152,7 @@ class ControlBar:
         segment: str = "All",
         on_change: Callable[[str, str], Any] | None = None,
         default_period: str | None = None,
+        accounts: pl.DataFrame | None = None,
     ):
         self.periods = list(periods)
         self.segments = list(segments)
@@ -133,7 +160,10 @@ class ControlBar:
         self._period = resolve_period(period, self.periods, default)
         if self._period not in self.periods:
             self.periods = [self._period, *self.periods]
-        self._segment = resolve_segment(segment, self.segments)
+        self._accounts = accounts
+        self._segment = resolve_segment(segment, self.segments, accounts)
+        if self._segment not in self.segments:
+            self.segments = [*self.segments, self._segment]
         self._callbacks: list[Callable[[str, str], Any]] = [on_change] if on_change else []
         self._widget = None
 
@@ -146,6 +176,7 @@ class ControlBar:
             period,
             segment,
             default_period=default_period(wb),
+            accounts=wb.facts.accounts,
             **kw,
         )
 
@@ -166,7 +197,7 @@ class ControlBar:
         if period is not None:
             self._period = resolve_period(period, self.periods, self._period)
         if segment is not None:
-            self._segment = resolve_segment(segment, self.segments)
+            self._segment = resolve_segment(segment, self.segments, self._accounts)
         if self._widget is not None:
             pw, sw = self._widget.children
             if pw.value != self._period or sw.value != self._segment:
@@ -217,10 +248,13 @@ def _where(period: str, segment: str) -> str:
 
 
 def _seg_label(s: str) -> str:
+    """Dropdown text of a segment: 'Segment: SMB', 'Segment: SMB, Region: EMEA'."""
     if s == "All":
         return "All"
-    col, _, val = s.partition("=")
-    return f"{col.capitalize()}: {val}"
+    seg = Segment.parse(s)
+    return ", ".join(
+        f"{col.replace('_', ' ').capitalize()}: {' or '.join(v)}" for col, v in seg.filters
+    )
 
 
 # ------------------------------------------------------------------ sections

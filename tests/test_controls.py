@@ -135,3 +135,14 @@ def test_period_helpers():
     ]
     ty = trailing_year(Period.parse("2024-Q4"))
     assert (ty.start, ty.end) == (date(2024, 1, 1), date(2024, 12, 31))
+
+
+def test_any_filter_on_accounts_columns_is_accepted_and_shown_in_the_menu():
+    bar = ControlBar.for_workbook(_wb(), "2024-Q3", "segment=SMB,region=EMEA")
+    assert bar.segment == "segment=SMB,region=EMEA"
+    labels = [label for label, _ in bar.widget.children[1].options]
+    assert "Segment: SMB, Region: EMEA" in labels
+    with pytest.raises(ValueError, match="no account has region 'Mars'; values: EMEA, NA"):
+        ControlBar.for_workbook(_wb(), "", "region=Mars")
+    with pytest.raises(ValueError, match="unknown accounts column"):
+        ControlBar.for_workbook(_wb(), "", "colour=red")
