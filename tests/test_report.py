@@ -165,3 +165,24 @@ def test_make_offline_removes_cdn_scripts_but_keeps_inline_ones():
     )
     out = make_offline(page)
     assert network_references(out) == [] and "var spec = 1" in out
+
+
+@pytest.mark.skipif(
+    __import__("shutil").which("chromium") is None,
+    reason="Debian's chromium is not installed (.ci/run installs it)",
+)
+def test_pdf_through_headless_chromium(tiny_source, tmp_path):
+    folder, outcomes = _run(tiny_source, tmp_path, segments=["All"], formats={"html", "pdf"})
+    (o,) = outcomes
+    assert o.ok and o.pdf == "2024-Q2__All__tiny_ok.pdf"
+    pdf = (folder / o.pdf).read_bytes()
+    assert pdf.startswith(b"%PDF") and len(pdf) > 1000
+    assert "(<a href='2024-Q2__All__tiny_ok.pdf'>pdf</a>)" in (folder / "index.html").read_text()
+
+
+def test_pdf_without_chromium_says_so(tmp_path, monkeypatch):
+    from csm_lib import report
+
+    monkeypatch.setattr(report.shutil, "which", lambda name: None)
+    msg = report.html_to_pdf(tmp_path / "x.html", tmp_path / "x.pdf")
+    assert "no `chromium` found" in msg and not (tmp_path / "x.pdf").exists()
