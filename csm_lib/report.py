@@ -232,6 +232,8 @@ def execute(job: Job, source: str, folder: Path, formats: set[str], cwd: Path) -
             progress_bar=False,
             cwd=str(cwd),
             log_output=False,
+            # quiet kernels: ipykernel's start-up warnings would clutter the progress bar
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except Exception as exc:  # papermill's PapermillExecutionError and others
         outcome.ok = False
