@@ -49,12 +49,27 @@ RESULT_SCHEMA = {
 def load_registry() -> dict:
     """Import every pillar module so that :data:`SPECS` is complete."""
     for mod in PILLAR_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:  # a pillar not written yet
-            if exc.name != mod:
-                raise
+        importlib.import_module(mod)
+    for calc in CALCULATORS:
+        _document(calc)
     return SPECS
+
+
+_DOC_MARK = "\n\n    Metrics (from the registry):\n"
+
+
+def _document(calc) -> None:
+    """Append each provided metric's registry text to the calculator's docstring (once)."""
+    doc = calc.fn.__doc__ or ""
+    if _DOC_MARK in doc:
+        return
+    lines = [
+        f"    - ``{m}`` ({SPECS[m].label}, {SPECS[m].unit}): {SPECS[m].definition} "
+        f"Formula: {SPECS[m].formula}."
+        for m in calc.provides
+        if m in SPECS
+    ]
+    calc.fn.__doc__ = doc.rstrip() + _DOC_MARK + "\n".join(lines) + "\n"
 
 
 def _clean(v: float | None) -> float | None:

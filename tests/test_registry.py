@@ -128,3 +128,16 @@ def test_formatting_reads_units():
     assert fmt_value(0.02, "fraction") == "2.0%" and fmt_value(750, "money") == "$750.00"
     assert vega_format("money").startswith("$")
     assert isinstance(pl.DataFrame, type)
+
+
+def test_calculator_docstrings_read_the_registry():
+    for c in CALCULATORS:
+        for m in c.provides:
+            assert f"``{m}`` ({SPECS[m].label}" in c.fn.__doc__
+    import csm_lib.retention as r
+
+    assert any(
+        "Net revenue retention" in (c.fn.__doc__ or "")
+        for c in CALCULATORS
+        if c.fn.__module__ == r.__name__
+    )
