@@ -126,6 +126,7 @@ EVENT_BUILDERS = {
 
 
 FACTS_CACHE_VERSION = "1"  # bump when a builder's output changes
+KEEP_KEYS = 3  # fact sets kept per source (e.g. a strict and a lenient load of it)
 
 
 def _cache_home() -> Path | None:
@@ -253,9 +254,10 @@ class Facts:
         if path is not None:
             try:
                 folder.mkdir(parents=True, exist_ok=True)
-                for old in folder.parent.iterdir():  # facts of older inputs
-                    if old.is_dir() and old != folder:
-                        shutil.rmtree(old, ignore_errors=True)
+                others = [d for d in folder.parent.iterdir() if d.is_dir() and d != folder]
+                others.sort(key=lambda d: d.stat().st_mtime, reverse=True)
+                for old in others[KEEP_KEYS - 1 :]:  # facts of older inputs
+                    shutil.rmtree(old, ignore_errors=True)
                 (folder.parent / "source.txt").write_text(str(Path(self.wb.source).resolve()))
                 tmp = folder / f".{name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
                 df.write_parquet(tmp, compression="lz4", statistics=False)

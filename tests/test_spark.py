@@ -225,13 +225,20 @@ def test_facts_cache_is_reused_by_a_new_workbook_and_follows_the_files(
         for n in SORT:
             assert getattr(again, n).equals(built[n]), n
 
-    # new events (fewer rows): a new key, the facts are rebuilt, the old ones removed
+    # new events (fewer rows): a new key, the facts are rebuilt
     ev.filter(pl.col("account_id") != "A4").write_parquet(src / "events.parquet")
     changed = load(src).facts
     assert changed.cache_dir != folder
     assert changed.user_days.height < built["user_days"].height
-    assert not folder.exists() and (changed.cache_dir / "user_days.parquet").exists()
     assert "A4" not in changed.user_days["account_id"].to_list()
+    assert (changed.cache_dir / "user_days.parquet").exists()
+    # only the newest KEEP_KEYS fact sets of a source are kept
+    for drop in ("A3", "A2", "A1"):
+        ev = ev.filter(pl.col("account_id") != drop)
+        ev.write_parquet(src / "events.parquet")
+        _ = load(src).facts.user_days  # builds and persists
+    kept = [d for d in folder.parent.iterdir() if d.is_dir()]
+    assert len(kept) == facts_mod.KEEP_KEYS and not folder.exists()
 
 
 def test_facts_cache_can_be_switched_off_and_skips_in_memory_workbooks(write_tables, monkeypatch):
