@@ -79,6 +79,28 @@ def _clean(v: float | None) -> float | None:
     return None if math.isnan(v) or math.isinf(v) else v
 
 
+def _options_key(options: dict[str, Any]):
+    """A hashable form of the options (None when a value cannot be frozen: no caching)."""
+
+    def freeze(v):
+        if isinstance(v, dict):
+            return tuple(sorted((str(k), freeze(x)) for k, x in v.items()))
+        if isinstance(v, list | tuple | set | frozenset):
+            items = [freeze(x) for x in v]
+            return (
+                ("set", tuple(sorted(items, key=repr)))
+                if isinstance(v, set | frozenset)
+                else (type(v).__name__, tuple(items))
+            )
+        hash(v)
+        return (type(v).__name__, v)  # 1, 1.0 and True stay distinct
+
+    try:
+        return freeze(options)
+    except TypeError:
+        return None
+
+
 def context(workbook, period: str | Period, segment: str | Segment = "All", options=None):
     """Build the :class:`Context` of a period and segment (period clipped to as-of)."""
     seg = Segment.parse(segment)
@@ -95,14 +117,22 @@ def compute(
     segment: str | Segment = "All",
     metrics: list[str] | None = None,
     options: dict[str, Any] | None = None,
+    *,
+    cache: dict | None = None,
 ) -> pl.DataFrame:
     """Compute metrics; one tidy row per metric (id, value, unit, n, interval, note).
 
     A metric whose optional table is missing is null with the reason
     ("needs table surveys"); an empty denominator is null with its reason.
+
+    ``cache`` (a dict the caller keeps, e.g. a notebook's workbench) holds each
+    calculator's output per (calculator, clipped period, segment, options), so
+    calls for other metric subsets of the same period and segment never run a
+    calculator twice. The values are the same with or without it.
     """
     load_registry()
     ctx = context(workbook, period, segment, options)
+    okey = _options_key(ctx.options) if cache is not None else None
     p = Period.parse(period)
     partial = ctx.period.end < p.end
     wanted = set(metrics) if metrics else set(SPECS)
@@ -110,7 +140,7 @@ def compute(
     if unknown:
         raise KeyError(f"unknown metric id(s) {sorted(unknown)}; see `csm metrics --list`")
     values: dict[str, Value] = {}
-    for calc in CALCULATORS:
+    for i, calc in enumerate(CALCULATORS):
         todo = [m for m in calc.provides if m in wanted]
         if not todo:
             continue
@@ -119,10 +149,18 @@ def compute(
             for m in todo:
                 values[m] = Value.null("needs table " + ", ".join(missing))
             continue
-        try:
-            out = calc.fn(ctx)
-        except MissingTableError as exc:
-            out = {m: Value.null(str(exc)) for m in todo}
+        ckey = None
+        if okey is not None:
+            ckey = (i, ctx.period.start, ctx.period.end, ctx.segment.label, okey)
+        if ckey is not None and ckey in cache:
+            out = cache[ckey]
+        else:
+            try:
+                out = calc.fn(ctx)
+            except MissingTableError as exc:
+                out = {m: Value.null(str(exc)) for m in calc.provides}
+            if ckey is not None:
+                cache[ckey] = out
         for m in todo:
             values[m] = out.get(m, Value.null("not computed"))
     rows = []
@@ -146,6 +184,36 @@ def compute(
             }
         )
     return pl.DataFrame(rows, schema=RESULT_SCHEMA)
+
+
+def prefetch(
+    workbook,
+    periods: list[str | Period],
+    segment: str | Segment = "All",
+    metrics: list[str] | None = None,
+    options: dict[str, Any] | None = None,
+) -> None:
+    """Let calculators that can work on several periods at once fill their caches.
+
+    A calculator function with a ``prefetch(contexts)`` attribute (the health
+    scores, the renewal litmus) computes what the later :func:`compute` calls of
+    these periods will need in one pass (trend charts over eight quarters).
+    Values are unchanged; only the time differs.
+    """
+    load_registry()
+    wanted = set(metrics) if metrics else set(SPECS)
+    ctxs = [context(workbook, p, segment, options) for p in periods]
+    if len(ctxs) < 2:
+        return
+    for calc in CALCULATORS:
+        hook = getattr(calc.fn, "prefetch", None)
+        if hook is None or not wanted & set(calc.provides):
+            continue
+        if all(workbook.has(t) for t in calc.inputs):
+            try:
+                hook(ctxs)
+            except MissingTableError:
+                pass
 
 
 def as_dict(result: pl.DataFrame) -> dict[str, Any]:

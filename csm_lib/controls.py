@@ -374,7 +374,8 @@ class LiveReport:
         b = self._bench
 
         def render(period: str, segment: str):
-            return kpi_table(b.result(period, segment), b.previous(period, segment), ids)
+            b.prepare(period, segment)
+            return kpi_table(b.result(period, segment, ids), b.previous(period, segment, ids), ids)
 
         return self.add(render, title="kpis", show=show)
 
@@ -390,14 +391,18 @@ class LiveReport:
         b = self._bench
         if b.metrics is not None and metric_id not in b.metrics:
             b.metrics.append(metric_id)
+        if chart and metric_id not in b.trends:
+            b.trends.append(metric_id)
         if show and describe:
             from IPython.display import display
 
             display(narrative.describe(spec))
 
         def render(period: str, segment: str):
-            cur = b.result(period, segment).filter(pl.col("id") == metric_id).row(0, named=True)
-            prev_df = b.previous(period, segment)
+            b.prepare(period, segment)
+            one = [metric_id]
+            cur = b.result(period, segment, one).row(0, named=True)
+            prev_df = b.previous(period, segment, one)
             prev = None
             if prev_df is not None:
                 prev = prev_df.filter(pl.col("id") == metric_id).row(0, named=True)
@@ -407,7 +412,7 @@ class LiveReport:
             )  # fmt: skip
             out: list = []
             if chart:
-                h = b.history(period, segment).filter(pl.col("id") == metric_id)
+                h = b.history(period, segment, ids=one)
                 self.data[f"history:{metric_id}"] = h
                 if h["value"].is_not_null().any():
                     out.append(metric_trend(h, spec))
@@ -426,7 +431,8 @@ class LiveReport:
         b = self._bench
 
         def render(period: str, segment: str):
-            return next_steps(b.result(period, segment), b.previous(period, segment), ids)
+            b.prepare(period, segment)
+            return next_steps(b.result(period, segment, ids), b.previous(period, segment, ids), ids)
 
         return self.add(render, title="next_steps", show=show)
 
@@ -437,7 +443,10 @@ class LiveReport:
         b = self._bench
 
         def render(period: str, segment: str):
-            return read_result(b.result(period, segment), b.previous(period, segment), ids)
+            b.prepare(period, segment)
+            return read_result(
+                b.result(period, segment, ids), b.previous(period, segment, ids), ids
+            )
 
         return self.add(render, title="reading", show=show)
 
@@ -497,6 +506,8 @@ class LiveReport:
         """Re-render every section for the current values; returns the wall time (s)."""
         p, s = period or self.period, segment or self.segment
         t = time.perf_counter()
+        if self.bench is not None:
+            self.bench.prepare(p, s)
         for sec in self.sections:
             if sec.handles:
                 sec.update(p, s)
@@ -550,41 +561,56 @@ def trailing_year(period: Period) -> Period:
 class Workbench:
     """Memoised results of one workbook for the live sections of a notebook.
 
-    ``result(period, segment)`` is :func:`csm_lib.compute` (all metrics),
-    ``history(period, segment)`` the tracked metrics over the previous periods.
+    ``result(period, segment)`` is :func:`csm_lib.compute` (all metrics, or the
+    given ids), ``history(period, segment)`` the tracked metrics over the
+    previous periods. Every calculator runs at most once per (period, segment,
+    options): results for different metric subsets share the calculators'
+    outputs (``compute(..., cache=)``), and :meth:`prepare` lets the calculators
+    that can do several periods in one pass (health scores, renewal litmus)
+    fill their caches for the trend charts first.
     """
 
     def __init__(self, wb, options: dict | None = None, metrics: Sequence[str] | None = None):
         self.wb = wb
         self.options = dict(options or {})
         self.metrics = list(metrics) if metrics else None
+        self.trends: list[str] = []  # metrics shown as trend charts (history needed)
         self._memo: dict = {}
+        self._calc: dict = {}  # calculator outputs, see csm_lib.compute.compute(cache=)
 
     def _get(self, key, fn):
         if key not in self._memo:
             self._memo[key] = fn()
         return self._memo[key]
 
+    def _compute(self, period: str, segment: str, ids: Sequence[str] | None = None):
+        from csm_lib.compute import compute
+
+        return compute(
+            self.wb, period, segment, metrics=list(ids) if ids else None, options=self.options,
+            cache=self._calc,
+        )  # fmt: skip
+
     def context(self, period: str, segment: str):
         from csm_lib.compute import context
 
         return context(self.wb, period, segment, self.options)
 
-    def result(self, period: str, segment: str) -> pl.DataFrame:
-        """Every metric of the period and segment (one row per metric)."""
-        from csm_lib.compute import compute
-
+    def result(self, period: str, segment: str, ids: Sequence[str] | None = None) -> pl.DataFrame:
+        """Every metric (or those of ``ids``) of the period and segment, one row per metric."""
+        key = tuple(ids) if ids else None
         return self._get(
-            ("result", period, segment),
-            lambda: compute(self.wb, period, segment, options=self.options),
+            ("result", period, segment, key), lambda: self._compute(period, segment, ids)
         )
 
-    def previous(self, period: str, segment: str) -> pl.DataFrame | None:
+    def previous(
+        self, period: str, segment: str, ids: Sequence[str] | None = None
+    ) -> pl.DataFrame | None:
         """The result of the period before (None when it starts before the data)."""
         prev = Period.parse(period).previous()
         if prev.end < self.first_day:
             return None
-        return self.result(prev.label, segment)
+        return self.result(prev.label, segment, ids)
 
     @property
     def first_day(self):
@@ -593,35 +619,50 @@ class Workbench:
 
     def value(self, metric_id: str, period: str, segment: str) -> float | None:
         """One metric's value (None when null)."""
-        r = self.result(period, segment).filter(pl.col("id") == metric_id)
-        if r.height == 0:
-            raise KeyError(f"unknown metric id {metric_id!r}")
-        return r["value"][0]
+        from csm_lib.compute import load_registry
 
-    def history(self, period: str, segment: str, n: int | None = None) -> pl.DataFrame:
-        """Tracked metrics over ``n`` periods ending with ``period`` (long: period, id, value...)."""
-        from csm_lib.compute import compute
+        if metric_id not in load_registry():
+            raise KeyError(f"unknown metric id {metric_id!r}")
+        return self.result(period, segment, [metric_id])["value"][0]
+
+    def _periods(self, period: str, n: int | None = None) -> list[Period]:
+        return [p for p in history_periods(Period.parse(period), n) if p.end >= self.first_day]
+
+    def prepare(self, period: str, segment: str) -> None:
+        """Before the sections render: the calculators that can compute several
+        periods in one pass do so for the trend charts' periods (once per values)."""
+        from csm_lib.compute import prefetch
+
+        def run() -> bool:
+            hist = [p.label for p in self._periods(period)]
+            if self.trends and hist:
+                prefetch(self.wb, hist, segment, self.trends, self.options)
+            now = [period] + [p.label for p in self._periods(period, 2)[:-1]]
+            prefetch(self.wb, now, segment, self.metrics, self.options)
+            return True
+
+        self._get(("prepared", period, segment), run)
+
+    def history(
+        self,
+        period: str,
+        segment: str,
+        n: int | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> pl.DataFrame:
+        """Tracked metrics (or ``ids``) over ``n`` periods ending with ``period``
+        (long: period, id, value...)."""
+        from csm_lib.compute import prefetch
+
+        ids = list(ids) if ids else self.metrics
 
         def build() -> pl.DataFrame:
-            frames = []
-            for p in history_periods(Period.parse(period), n):
-                if p.end < self.first_day:
-                    continue
-                if p.label == Period.parse(period).label:
-                    r = self.result(period, segment)
-                    if self.metrics:
-                        r = r.filter(pl.col("id").is_in(self.metrics))
-                else:
-                    r = self._get(
-                        ("result_subset", p.label, segment, tuple(self.metrics or ())),
-                        lambda p=p: compute(
-                            self.wb, p.label, segment, metrics=self.metrics, options=self.options
-                        ),
-                    )
-                frames.append(r)
+            labels = [p.label for p in self._periods(period, n)]
+            prefetch(self.wb, labels, segment, ids, self.options)  # one pass where possible
+            frames = [self.result(lab, segment, ids) for lab in labels]
             return pl.concat(frames) if frames else pl.DataFrame()
 
-        return self._get(("history", period, segment, n), build)
+        return self._get(("history", period, segment, n, tuple(ids or ())), build)
 
 
 def _charts():
@@ -786,10 +827,12 @@ def _health_kw(ctx) -> dict:
 
 def view_health(bench: Workbench, period: str, segment: str) -> tuple[list, dict]:
     """The health score of every paying account at period end, coloured by band."""
-    from csm_lib.health import health_scores, summarise_bands
+    from csm_lib.health import memo_health_scores, summarise_bands
 
     ctx = bench.context(period, segment)
-    sc = health_scores(ctx.facts, ctx.period.end, ctx.account_ids, **_health_kw(ctx))
+    sc = memo_health_scores(
+        ctx.facts, ctx.period.end, ctx.segment.label, ctx.account_ids, **_health_kw(ctx)
+    )
     c = _charts().distribution(
         sc, "score", band="band", unit="score", bins=20, domain=(0, 100), title="Health score"
     )
@@ -799,11 +842,13 @@ def view_health(bench: Workbench, period: str, segment: str) -> tuple[list, dict
 
 def view_litmus(bench: Workbench, period: str, segment: str) -> tuple[list, dict]:
     """Renewal rate by health band, measured some days before each renewal date."""
-    from csm_lib.health import renewal_litmus
+    from csm_lib.health import memo_renewal_litmus
 
     ctx = bench.context(period, segment)
     days = int(ctx.opt("litmus_days_before", 90))
-    lit = renewal_litmus(ctx.facts, ctx.period, ctx.account_ids, days, **_health_kw(ctx))
+    lit = memo_renewal_litmus(
+        ctx.facts, ctx.period, ctx.segment.label, ctx.account_ids, days, **_health_kw(ctx)
+    )
     c = _charts().bar(
         lit.by_band, "band", "renewal_rate", unit="fraction", color="band",
         sort=["red", "yellow", "green"], title=f"Renewal rate by health {days} days before",
@@ -828,10 +873,12 @@ def view_red_flags(bench: Workbench, period: str, segment: str) -> tuple[list, d
 
 def view_at_risk(bench: Workbench, period: str, segment: str, top: int = 15) -> tuple[list, dict]:
     """The red accounts with the most MRR at period end (the save list)."""
-    from csm_lib.health import health_scores
+    from csm_lib.health import memo_health_scores
 
     ctx = bench.context(period, segment)
-    sc = health_scores(ctx.facts, ctx.period.end, ctx.account_ids, **_health_kw(ctx))
+    sc = memo_health_scores(
+        ctx.facts, ctx.period.end, ctx.segment.label, ctx.account_ids, **_health_kw(ctx)
+    )
     acc = ctx.facts.accounts.select(
         [
             c

@@ -596,6 +596,157 @@ def health_scores(
     return sc.select(_OUT + (_DETAIL if detail else [])).sort("account_id")
 
 
+def health_scores_many(
+    facts,
+    dates: Sequence[date],
+    ids: pl.Series | None = None,
+    detail: bool = False,
+    **opts: Any,
+) -> dict[date, pl.DataFrame]:
+    """:func:`health_scores` on several dates in one pass over the facts.
+
+    Returns ``{date: frame}``, each frame equal to ``health_scores(facts, date, ids,
+    detail=detail, **opts)`` (the signals of every (account, date) pair are
+    gathered together, then split by date). Trend charts use it.
+
+    >>> from csm_lib.data import Workbook
+    >>> subs = pl.DataFrame({"account_id": ["a"], "start_date": [date(2024, 1, 1)],
+    ...     "end_date": [None], "mrr": [100.0]}, schema_overrides={"end_date": pl.Date})
+    >>> wb = Workbook({"accounts": pl.LazyFrame({"account_id": ["a"]}),
+    ...     "subscriptions": subs.lazy()}, date(2024, 3, 31))
+    >>> many = health_scores_many(wb.facts, [date(2023, 12, 31), date(2024, 3, 31)])
+    >>> [many[d].height for d in sorted(many)]
+    [0, 1]
+    """
+    dates = sorted(set(dates))
+    actives = {d: mrr_cents_at(facts.subs, d, ids).filter(pl.col("cents") > 0) for d in dates}
+    out = {d: _empty_scores(detail) for d, a in actives.items() if a.height == 0}
+    live = [d for d in dates if d not in out]
+    if not live:
+        return out
+    pairs = pl.concat(
+        [
+            actives[d].select("account_id", at=pl.lit(d, pl.Date), mrr=pl.col("cents") / 100)
+            for d in live
+        ]
+    )
+    full = dict(
+        weights=None, lookback_days=90, bands=None, thresholds=None,
+        support_basis="per_month", sentiment_days=365, active_events=None,
+    )  # fmt: skip
+    full.update(opts)
+    sc = _score_pairs(facts, pairs.select("account_id", "at"), full).join(
+        pairs, on=["account_id", "at"]
+    )
+    cols = _OUT + (_DETAIL if detail else [])
+    for (d,), part in sc.partition_by("at", as_dict=True, maintain_order=False).items():
+        out[d] = part.select(cols).sort("account_id")
+    for d in live:  # a date whose accounts all dropped out of the join (cannot happen)
+        out.setdefault(d, _empty_scores(detail))
+    return out
+
+
+def _full_opts(**kw: Any) -> dict[str, Any]:
+    """Score options with every default filled in the form the calculators use."""
+    o: dict[str, Any] = dict(
+        weights=None, lookback_days=90, bands=DEFAULT_BANDS, thresholds=None,
+        support_basis="per_month", sentiment_days=365, active_events=None,
+    )  # fmt: skip
+    o.update({k: v for k, v in kw.items() if v is not None})
+    o["weights"] = dict(o["weights"]) if o["weights"] else None
+    o["lookback_days"] = int(o["lookback_days"])
+    o["bands"] = tuple(o["bands"])
+    o["thresholds"] = {k: tuple(v) for k, v in o["thresholds"].items()} if o["thresholds"] else None
+    o["sentiment_days"] = int(o["sentiment_days"])
+    o["active_events"] = _event_names(o["active_events"])
+    return o
+
+
+def _scores_key(at: date, segment_label: str, opts: dict[str, Any]) -> tuple:
+    return ("health", "scores", at, segment_label, _key(opts))
+
+
+def _litmus_key(period: Period, segment_label: str, days: int, opts: dict[str, Any]) -> tuple:
+    return ("health", "litmus", period.start, period.end, segment_label, days, _key(opts))
+
+
+def _cached(facts, key: tuple) -> bool:
+    return key in getattr(facts, "_cache", {})
+
+
+def memo_health_scores(
+    facts, at: date, segment_label: str, ids: pl.Series | None, **opts: Any
+) -> pl.DataFrame:
+    """:func:`health_scores` memoised on the facts per (date, segment, options).
+
+    The calculators and the notebooks' views share it, so a score table is
+    computed once per widget change.
+    """
+    o = _full_opts(**opts)
+    return _memo_any(
+        facts, _scores_key(at, segment_label, o), lambda: health_scores(facts, at, ids, **o)
+    )
+
+
+def memo_renewal_litmus(
+    facts, period: Period, segment_label: str, ids: pl.Series | None, days_before: int = 90,
+    **opts: Any,
+) -> Litmus:  # fmt: skip
+    """:func:`renewal_litmus` memoised on the facts per (period, segment, days, options)."""
+    o = _full_opts(**opts)
+    days = int(days_before)
+    return _memo_any(
+        facts,
+        _litmus_key(period, segment_label, days, o),
+        lambda: renewal_litmus(facts, period, ids, days, **o),
+    )
+
+
+def _memo_any(facts, key: tuple, fn):
+    return facts.memo(key, fn) if hasattr(facts, "memo") else fn()
+
+
+def prefetch_health(
+    facts,
+    periods: Sequence[Period],
+    segment_label: str,
+    ids: pl.Series | None,
+    scores: bool = True,
+    litmus_days: int | None = None,
+    **opts: Any,
+) -> None:
+    """Fill the memo of :func:`memo_health_scores` (closing dates) and, with
+    ``litmus_days``, of :func:`memo_renewal_litmus` for several periods at once.
+
+    One pass over the facts for all periods instead of one per period (trend
+    charts); the memoised values equal the one-period ones.
+    """
+    if not hasattr(facts, "memo"):
+        return
+    o = _full_opts(**opts)
+    if scores:
+        dates = [p.closing_date for p in periods]
+        todo = [
+            d for d in dict.fromkeys(dates) if not _cached(facts, _scores_key(d, segment_label, o))
+        ]
+        if len(todo) > 1:
+            for d, sc in health_scores_many(facts, todo, ids, **o).items():
+                facts.memo(_scores_key(d, segment_label, o), lambda sc=sc: sc)
+    if litmus_days is not None:
+        days = int(litmus_days)
+        todo_p = [
+            p for p in dict.fromkeys(periods)
+            if not _cached(facts, _litmus_key(p, segment_label, days, o))
+        ]  # fmt: skip
+        if len(todo_p) > 1:
+            span = Period(min(p.start for p in todo_p), max(p.end for p in todo_p), "span", "range")
+            ev = litmus_events(facts, span, ids, days, **o)
+            for p in todo_p:
+                part = ev.filter(pl.col("event_date").is_between(p.start, p.end))
+                lit = litmus_summary(part)
+                facts.memo(_litmus_key(p, segment_label, days, o), lambda lit=lit: lit)
+
+
 def health_notes(facts) -> list[str]:
     """Why some components are neutral (missing optional tables)."""
     notes = []
@@ -1208,10 +1359,8 @@ def _key(opts: dict[str, Any]) -> tuple:
 )
 def health_now(ctx) -> dict[str, Value]:
     """Health of the customers paying on the period's closing date."""
-    opts = _opts(ctx)
     at = ctx.period.closing_date
-    key = ("health", "scores", at, ctx.segment.label, _key(opts))
-    sc = ctx.facts.memo(key, lambda: health_scores(ctx.facts, at, ctx.account_ids, **opts))
+    sc = memo_health_scores(ctx.facts, at, ctx.segment.label, ctx.account_ids, **_opts(ctx))
     note = "; ".join(health_notes(ctx.facts))
     n = sc.height
     if n == 0:
@@ -1232,19 +1381,9 @@ def health_now(ctx) -> dict[str, Value]:
 @calculator(["renewal_litmus_auc", "renewal_rate_green", "renewal_rate_red"], inputs=_INPUTS)
 def health_litmus(ctx) -> dict[str, Value]:
     """The renewal litmus test over the renewal decisions of the period."""
-    opts = _opts(ctx)
     days = int(ctx.opt("litmus_days_before", 90))
-    key = (
-        "health",
-        "litmus",
-        ctx.period.start,
-        ctx.period.end,
-        ctx.segment.label,
-        days,
-        _key(opts),
-    )
-    lit = ctx.facts.memo(
-        key, lambda: renewal_litmus(ctx.facts, ctx.period, ctx.account_ids, days, **opts)
+    lit = memo_renewal_litmus(
+        ctx.facts, ctx.period, ctx.segment.label, ctx.account_ids, days, **_opts(ctx)
     )
     note = "; ".join(health_notes(ctx.facts))
     rows = {r["band"]: r for r in lit.by_band.iter_rows(named=True)}
@@ -1256,6 +1395,26 @@ def health_litmus(ctx) -> dict[str, Value]:
             r["renewed"], r["events"], f"no renewal decisions by {band} accounts", n=r["events"]
         )
     return out
+
+
+def _prefetch_now(ctxs: list) -> None:
+    c = ctxs[0]
+    periods = [x.period for x in ctxs]
+    prefetch_health(c.facts, periods, c.segment.label, c.account_ids, **_opts(c))
+
+
+def _prefetch_litmus(ctxs: list) -> None:
+    c = ctxs[0]
+    periods = [x.period for x in ctxs]
+    days = int(c.opt("litmus_days_before", 90))
+    prefetch_health(
+        c.facts, periods, c.segment.label, c.account_ids, scores=False, litmus_days=days,
+        **_opts(c),
+    )  # fmt: skip
+
+
+health_now.prefetch = _prefetch_now
+health_litmus.prefetch = _prefetch_litmus
 
 
 __all__ = [
@@ -1271,6 +1430,10 @@ __all__ = [
     "health_distribution",
     "health_notes",
     "health_scores",
+    "health_scores_many",
+    "memo_health_scores",
+    "memo_renewal_litmus",
+    "prefetch_health",
     "litmus_components",
     "litmus_events",
     "litmus_summary",

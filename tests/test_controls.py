@@ -146,3 +146,46 @@ def test_any_filter_on_accounts_columns_is_accepted_and_shown_in_the_menu():
         ControlBar.for_workbook(_wb(), "", "region=Mars")
     with pytest.raises(ValueError, match="unknown accounts column"):
         ControlBar.for_workbook(_wb(), "", "colour=red")
+
+
+def test_calculator_cache_gives_the_same_result_and_runs_each_calculator_once():
+    from csm_lib import compute
+    from csm_lib.registry import CALCULATORS
+
+    wb = _wb()
+    cache: dict = {}
+    part = compute(wb, "2024-Q3", "All", metrics=["mrr_end", "nrr"], cache=cache)
+    n_part = len(cache)
+    assert n_part >= 1
+    full = compute(wb, "2024-Q3", "All", cache=cache)
+    assert full.equals(compute(wb, "2024-Q3", "All"))
+    assert part.equals(full.filter(pl.col("id").is_in(["mrr_end", "nrr"])))
+    assert n_part < len(cache) <= len(CALCULATORS)
+    calls = []
+    calc = next(c for c in CALCULATORS if "mrr_end" in c.provides)
+    fn = calc.fn
+    calc.fn = lambda ctx: calls.append(1) or fn(ctx)
+    try:
+        compute(wb, "2024-Q3", "All", metrics=["mrr_end"], cache=cache)
+        compute(wb, "2024-Q3", "All", metrics=["mrr_end"], options={"x": 1}, cache=cache)
+    finally:
+        calc.fn = fn
+    assert calls == [1]  # cached for the same options, run again for other options
+
+
+def test_workbench_subsets_previous_and_history_match_compute():
+    from csm_lib import compute
+
+    wb = _wb()
+    bench = Workbench(wb, metrics=["mrr_end", "churn_count"])
+    bench.trends.append("mrr_end")
+    bench.prepare("2024-Q4", "All")
+    sub = bench.result("2024-Q4", "All", ["churn_count", "mrr_end"])
+    full = compute(wb, "2024-Q4", "All")
+    assert bench.result("2024-Q4", "All").equals(full)
+    assert sub.equals(full.filter(pl.col("id").is_in(["mrr_end", "churn_count"])))
+    prev = bench.previous("2024-Q4", "All", ["mrr_end"])
+    assert prev.equals(compute(wb, "2024-Q3", "All", metrics=["mrr_end"]))
+    h = bench.history("2024-Q4", "All", n=3, ids=["mrr_end"])
+    assert h["period"].to_list() == ["2024-Q2", "2024-Q3", "2024-Q4"]
+    assert set(h["id"]) == {"mrr_end"}

@@ -752,3 +752,39 @@ def test_sample_health_metrics_2025_q4_are_not_null(sample):
     assert res["value"].is_not_null().all(), res.filter(pl.col("value").is_null())
     v = as_dict(res)
     assert 0 <= v["health_score_avg"] <= 100 and 0 < v["renewal_litmus_auc"] <= 1
+
+
+def test_sample_batched_scores_and_litmus_equal_one_period_at_a_time(sample):
+    """The trend charts' batch (several dates / periods in one pass) gives the same frames."""
+    from csm_lib.health import health_scores_many, litmus_summary
+    from csm_lib.periods import Segment
+
+    ids = sample.facts.segment_ids(Segment.parse("segment=SMB"))
+    quarters = [Period.parse(q) for q in ("2024-Q4", "2025-Q1", "2025-Q2", "2025-Q3")]
+    dates = [q.closing_date for q in quarters]
+    many = health_scores_many(sample.facts, dates, ids, weights={"frequency": 2, "support": 1})
+    assert sorted(many) == dates
+    for d in dates:
+        one = health_scores(sample.facts, d, ids, weights={"frequency": 2, "support": 1})
+        assert one.height > 100
+        assert many[d].equals(one), d
+    span = Period(quarters[0].start, quarters[-1].end, "span", "range")
+    ev = litmus_events(sample.facts, span, ids, 90)
+    for q in quarters:
+        alone = renewal_litmus(sample.facts, q, ids, 90)
+        part = litmus_summary(ev.filter(pl.col("event_date").is_between(q.start, q.end)))
+        assert part.by_band.equals(alone.by_band) and part.auc == alone.auc, q.label
+
+
+def test_prefetch_fills_the_memo_with_the_one_period_values():
+    from csm_lib.compute import prefetch
+
+    wb = litmus_workbook()
+    quarters = ["2023-Q3", "2023-Q4", "2024-Q1"]
+    prefetch(wb, quarters, "All", HEALTH_IDS)
+    keys = [k for k in wb.facts._cache if k[:2] in (("health", "scores"), ("health", "litmus"))]
+    assert len(keys) == 6  # three closing dates, three litmus periods
+    batched = [as_dict(compute(wb, q, metrics=HEALTH_IDS)) for q in quarters]
+    fresh = [as_dict(compute(litmus_workbook(), q, metrics=HEALTH_IDS)) for q in quarters]
+    assert batched == fresh
+    assert batched[2]["renewal_litmus_auc"] == 1.0
