@@ -156,14 +156,22 @@ def facts_cache_dir(source: str | Path | None) -> Path | None:
 
 
 def _source_key(workbook) -> str | None:
-    """Fingerprint of a workbook's inputs: file names, sizes, mtimes and the events query."""
+    """Fingerprint of a workbook's inputs: file names, sizes, mtimes and the events query.
+
+    None (do not cache) unless the events are read from the source folder's own
+    ``events`` file: an in-memory frame or a file elsewhere has no fingerprint here.
+    """
     root = Path(workbook.source)
+    plan = workbook.table("events").explain(optimized=False)
+    own = any(str(root / f"events.{ext}") in plan for ext in ("parquet", "csv"))
+    if not own or "DF [" in plan:
+        return None
     h = hashlib.sha1(f"{FACTS_CACHE_VERSION}|{pl.__version__}".encode())
     for f in sorted(root.iterdir()):
         if f.is_file():
             st = f.stat()
             h.update(f"|{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    h.update(workbook.table("events").explain(optimized=False).encode())
+    h.update(plan.encode())
     return h.hexdigest()[:16]
 
 
@@ -237,9 +245,10 @@ class Facts:
         if base is None or not self.wb.has("events"):
             return None
         try:
-            return base / _source_key(self.wb)
+            key = _source_key(self.wb)
         except (OSError, pl.exceptions.PolarsError):
             return None
+        return None if key is None else base / key
 
     def _persisted(self, name: str, build) -> pl.DataFrame:
         """``build()``, or its copy persisted by an earlier process for the same inputs."""

@@ -252,3 +252,6 @@ def test_facts_cache_can_be_switched_off_and_skips_in_memory_workbooks(write_tab
     mem = Workbook(dict(wb.tables), wb.as_of)  # no source folder
     assert mem.facts.cache_dir is None
     assert mem.facts.user_days.height > 0
+    # events held in memory have no file fingerprint: never cached, even with a source
+    other = Workbook(dict(wb.tables, events=tricky_events().lazy()), wb.as_of, str(src))
+    assert wb.facts.cache_dir is not None and other.facts.cache_dir is None
