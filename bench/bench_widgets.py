@@ -18,6 +18,9 @@ The facts come from the persistent facts cache (run a notebook once first), so t
 times are the widget's own work. Wall seconds and CPU seconds (user + system, all
 threads) are printed: on a busy machine CPU seconds are the steadier measure.
 ``--repeat N`` runs each notebook N times in new processes and keeps the fastest.
+``--display`` also formats every output as a Jupyter kernel does (an IPython shell
+is started, so a refresh includes turning each chart into its HTML output, as in
+JupyterLab); without it the outputs are built but not formatted.
 """
 
 from __future__ import annotations
@@ -46,8 +49,12 @@ def _cpu() -> float:
     return t.user + t.system
 
 
-def run_one(name: str) -> dict:
+def run_one(name: str, display: bool = False) -> dict:
     """Execute a notebook's code cells in this process, then time the widget changes."""
+    if display:
+        from IPython.core.interactiveshell import InteractiveShell
+
+        InteractiveShell.instance()
     nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
     ns: dict = {}
     os.chdir(ROOT)
@@ -71,10 +78,11 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("notebooks", nargs="*", default=NOTEBOOKS)
     ap.add_argument("--repeat", type=int, default=1, help="runs per notebook (fastest kept)")
+    ap.add_argument("--display", action="store_true", help="format outputs as a kernel does")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # child process: one notebook, JSON out
     args = ap.parse_args(argv)
     if args.one:
-        print(json.dumps(run_one(args.one)))
+        print(json.dumps(run_one(args.one, args.display)))
         return
     head = " | ".join(f"{lab} wall s | {lab} CPU s" for lab, _, _ in CHANGES)
     print(f"| notebook | {head} |")
@@ -83,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         best: dict | None = None
         for _ in range(args.repeat):
             proc = subprocess.run(
-                [sys.executable, __file__, "--one", name],
+                [sys.executable, __file__, "--one", name] + (["--display"] if args.display else []),
                 capture_output=True, text=True, check=True, cwd=ROOT,
             )  # fmt: skip
             r = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -87,6 +87,31 @@ def _title(title: str | None, subtitle: str | None = None) -> alt.TitleParams | 
     return title or ""
 
 
+def _props(chart, **kw):
+    """``chart.properties(**kw)`` without validating each property on its own: the
+    whole spec is validated once, when the chart is rendered (``to_dict``)."""
+    out = chart.copy(deep=False)
+    for key, val in kw.items():
+        setattr(out, key, val)
+    return out
+
+
+def _fast(fn):
+    """Build a chart without altair's validation of every part at creation
+    (``debug_mode(False)``); the full spec is still validated when it is rendered.
+    Same chart, a fraction of the time (the live sections re-draw on every change)."""
+    import functools
+
+    from altair.utils.schemapi import debug_mode
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with debug_mode(False):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 def _require(df: pl.DataFrame, cols: Sequence[str], who: str) -> None:
     missing = [c for c in cols if c not in df.columns]
     if missing:
@@ -117,6 +142,7 @@ MOVEMENTS = (
 )
 
 
+@_fast
 def mrr_waterfall(df: pl.DataFrame, title: str = "MRR movements by month") -> alt.LayerChart:
     """Monthly MRR movements: gains stacked up, losses down, net change as a line.
 
@@ -184,8 +210,9 @@ def mrr_waterfall(df: pl.DataFrame, title: str = "MRR movements by month") -> al
             ],
         )
     )
-    return alt.layer(bars, line).properties(
-        title=_title(title, "Bars: movements (losses below zero). Line: net change in MRR.")
+    return _props(
+        alt.layer(bars, line),
+        title=_title(title, "Bars: movements (losses below zero). Line: net change in MRR."),
     )
 
 
@@ -235,6 +262,7 @@ def _nice_floor(v: float) -> float:
     return float(int(v // step) * step)
 
 
+@_fast
 def bridge(
     b: dict, title: str = "MRR bridge", subtitle: str | None = None, zero: bool = False
 ) -> alt.LayerChart:
@@ -284,14 +312,16 @@ def bridge(
         text=alt.Text("amount:Q", format=money),
     )
     labels = labels.transform_calculate(label_y="max(datum.top, datum.base)")
-    return alt.layer(bars, labels).properties(
-        title=_title(title, subtitle or "Start + gains − losses = end (to the cent)")
+    return _props(
+        alt.layer(bars, labels),
+        title=_title(title, subtitle or "Start + gains − losses = end (to the cent)"),
     )
 
 
 # ----------------------------------------------------------------------- lines
 
 
+@_fast
 def trend(
     df: pl.DataFrame,
     x: str,
@@ -350,7 +380,7 @@ def trend(
     sub = subtitle
     if sub is None and benchmark is not None and any(v is not None for v in benchmark):
         sub = "Shaded / dashed: benchmark " + _band_label(*benchmark, unit)
-    return alt.layer(*layers).properties(title=_title(title, sub))
+    return _props(alt.layer(*layers), title=_title(title, sub))
 
 
 def _num(v: float, unit: str | None) -> str:
@@ -367,6 +397,7 @@ def _band_label(lo, hi, unit) -> str:
     return f"at most {_num(hi, unit)}"
 
 
+@_fast
 def survival(
     df: pl.DataFrame,
     time: str = "time",
@@ -401,14 +432,16 @@ def survival(
         **colour,
     )  # fmt: skip
     line = base.mark_line(interpolate="step-after").encode(y="survival:Q", **colour)
-    return alt.layer(band, line).properties(
-        title=_title(title, "Line: share of customers still paying. Band: 95% confidence.")
+    return _props(
+        alt.layer(band, line),
+        title=_title(title, "Line: share of customers still paying. Band: 95% confidence."),
     )
 
 
 # -------------------------------------------------------------------- heatmaps
 
 
+@_fast
 def cohort_heatmap(
     df: pl.DataFrame,
     cohort: str = "cohort",
@@ -460,14 +493,18 @@ def cohort_heatmap(
             color=alt.condition(f"datum.{value} > {mid}", alt.value("black"), alt.value("white")),
         )
         layers.append(text)
-    return alt.layer(*layers).properties(
-        title=_title(title), width=WIDTH, height=max(120, 18 * d[cohort].n_unique())
+    return _props(
+        alt.layer(*layers),
+        title=_title(title),
+        width=WIDTH,
+        height=max(120, 18 * d[cohort].n_unique()),
     )
 
 
 # ----------------------------------------------------------------------- bars
 
 
+@_fast
 def funnel(
     df: pl.DataFrame, stage: str = "stage", count: str = "count", title: str = "Funnel"
 ) -> alt.LayerChart:
@@ -504,11 +541,14 @@ def funnel(
     text = base.mark_text(align="left", dx=4, fontSize=11).encode(
         x="count:Q", text=alt.Text("of_first:Q", format=".1%")
     )
-    return alt.layer(bars, text).properties(
-        title=_title(title, "Labels: share of the first stage"), height=max(80, 40 * d.height)
+    return _props(
+        alt.layer(bars, text),
+        title=_title(title, "Labels: share of the first stage"),
+        height=max(80, 40 * d.height),
     )
 
 
+@_fast
 def bar(
     df: pl.DataFrame,
     x: str,
@@ -584,10 +624,11 @@ def bar(
             .mark_rule(strokeDash=[6, 4], color=GREEN, strokeWidth=2)
             .encode(**{axis: "v:Q"}, tooltip=[alt.Tooltip("band:N", title="Benchmark")])
         )
-        return alt.layer(chart, rule).properties(title=_title(title))
-    return chart.properties(title=_title(title))
+        return _props(alt.layer(chart, rule), title=_title(title))
+    return _props(chart, title=_title(title))
 
 
+@_fast
 def distribution(
     df: pl.DataFrame,
     value: str,
@@ -630,11 +671,9 @@ def distribution(
             scale = alt.Scale(range=PALETTE)
         enc["color"] = alt.Color("band:N", title=band.replace("_", " ").capitalize(), scale=scale)
         enc["tooltip"].insert(0, alt.Tooltip("band:N", title=band.replace("_", " ").capitalize()))
-    return (
-        alt.Chart(h)
-        .mark_bar(binSpacing=1)
-        .encode(**enc)
-        .properties(title=_title(f"Distribution of {(title or value.replace('_', ' ')).lower()}"))
+    return _props(
+        alt.Chart(h).mark_bar(binSpacing=1).encode(**enc),
+        title=_title(f"Distribution of {(title or value.replace('_', ' ')).lower()}"),
     )
 
 
@@ -668,6 +707,7 @@ def histogram_frame(
     return out.select(cols)
 
 
+@_fast
 def scatter(
     df: pl.DataFrame,
     x: str,
@@ -704,12 +744,13 @@ def scatter(
     if color:
         enc["color"] = alt.Color(f"{color}:N", title=color.replace("_", " ").capitalize())
         enc["shape"] = alt.Shape(f"{color}:N", title=color.replace("_", " ").capitalize())
-    return (
-        alt.Chart(df).mark_point(filled=True, opacity=0.7, size=50).encode(**enc)
-        .properties(title=_title(title or f"{y.replace('_', ' ')} vs {x.replace('_', ' ')}".capitalize()))
+    return _props(
+        alt.Chart(df).mark_point(filled=True, opacity=0.7, size=50).encode(**enc),
+        title=_title(title or f"{y.replace('_', ' ')} vs {x.replace('_', ' ')}".capitalize()),
     )  # fmt: skip
 
 
+@_fast
 def metric_trend(history: pl.DataFrame, spec, x: str = "period") -> alt.LayerChart:
     """:func:`trend` of one metric from a history frame (period, value), labelled from its spec."""
     return trend(

@@ -268,6 +268,31 @@ def _as_displayable(obj: Any) -> Any:
     return obj
 
 
+class _Chart:
+    """A chart as a live update shows it: the same output as displaying the chart,
+    without validating its spec against the Vega-Lite schema again (the chart was
+    validated when the section was first shown; only the data differ)."""
+
+    def __init__(self, chart: Any):
+        self.chart = chart
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        import altair as alt
+
+        spec = self.chart.to_dict(validate=False, context={"pre_transform": False})
+        renderer = alt.renderers.get()
+        return renderer(spec) if renderer else {}
+
+    def __repr__(self) -> str:
+        return repr(self.chart)
+
+
+def _live(obj: Any) -> Any:
+    import altair as alt
+
+    return _Chart(obj) if isinstance(obj, alt.TopLevelMixin) else _as_displayable(obj)
+
+
 class Section:
     """One render function ``fn(period, segment) -> object | list of objects``,
     shown with display handles and updated in place."""
@@ -315,7 +340,7 @@ class Section:
             for i, h in enumerate(self.handles):
                 if h is None:
                     continue
-                h.update(_as_displayable(objs[i]) if i < len(objs) else Markdown(""))
+                h.update(_live(objs[i]) if i < len(objs) else Markdown(""))
 
 
 class LiveReport:
