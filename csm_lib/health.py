@@ -1125,7 +1125,10 @@ def red_flags(
             tickets_90d=pl.col("tickets").cast(pl.Float64),
         )
         # usage trend: last 30 vs prior 60 days
-        ud = facts.user_days.filter(pl.col("account_id").is_in(pairs["account_id"].implode()))
+        lo, hi = pairs["at"].min() - timedelta(days=89), pairs["at"].max()  # ages 0..89 only
+        ud = facts.user_days.filter(pl.col("day").is_between(lo, hi)).filter(
+            pl.col("account_id").is_in(pairs["account_id"].implode())
+        )
         trend = (
             ud.select("account_id", "day")
             .unique()
