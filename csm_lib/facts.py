@@ -171,7 +171,7 @@ def _source_key(workbook) -> str | None:
         if f.is_file():
             st = f.stat()
             h.update(f"|{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    h.update(plan.encode())
+    h.update(plan.replace(str(root), "<source>").encode())  # same key for ./x and /abs/x
     return h.hexdigest()[:16]
 
 

@@ -7,6 +7,7 @@ with the reason when Java or PySpark is missing (CI installs Java with
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -222,6 +223,8 @@ def test_facts_cache_is_reused_by_a_new_workbook_and_follows_the_files(
             m.setitem(facts_mod.EVENT_BUILDERS, n, boom)
         again = load(src).facts
         assert again.cache_dir == folder
+        rel = os.path.relpath(src)  # the same folder named relatively: the same facts
+        assert load(rel).facts.cache_dir == folder
         for n in SORT:
             assert getattr(again, n).equals(built[n]), n
 
