@@ -609,14 +609,19 @@ def health_scores_many(
     detail=detail, **opts)`` (the signals of every (account, date) pair are
     gathered together, then split by date). Trend charts use it.
 
+    >>> from datetime import datetime
     >>> from csm_lib.data import Workbook
     >>> subs = pl.DataFrame({"account_id": ["a"], "start_date": [date(2024, 1, 1)],
     ...     "end_date": [None], "mrr": [100.0]}, schema_overrides={"end_date": pl.Date})
+    >>> ev = pl.DataFrame({"event_at": [datetime(2024, 3, d, 9) for d in range(1, 31)],
+    ...     "account_id": "a", "user_id": "u1", "event": "login", "feature": "reports"})
     >>> wb = Workbook({"accounts": pl.LazyFrame({"account_id": ["a"]}),
-    ...     "subscriptions": subs.lazy()}, date(2024, 3, 31))
+    ...     "subscriptions": subs.lazy(), "events": ev.lazy()}, date(2024, 3, 31))
     >>> many = health_scores_many(wb.facts, [date(2023, 12, 31), date(2024, 3, 31)])
     >>> [many[d].height for d in sorted(many)]
     [0, 1]
+    >>> many[date(2024, 3, 31)].equals(health_scores(wb.facts, date(2024, 3, 31)))
+    True
     """
     dates = sorted(set(dates))
     actives = {d: mrr_cents_at(facts.subs, d, ids).filter(pl.col("cents") > 0) for d in dates}
