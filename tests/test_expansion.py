@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from csm_lib.compute import as_dict, compute
+from csm_lib.contract import TABLES
 from csm_lib.data import Workbook
 from csm_lib.expansion import (
     RELATED_REVENUE_METRICS,
@@ -30,6 +31,8 @@ from csm_lib.expansion import (
 from csm_lib.periods import Period
 from csm_lib.registry import SPECS
 from csm_lib.revenue import bridge, movements
+
+EVENTS_SCHEMA = {c: col.dtype for c, col in TABLES["events"].columns.items()}
 
 Q1 = "2025-Q1"
 EXP = [
@@ -174,14 +177,7 @@ def events_frame(rows) -> pl.DataFrame:
     """rows: (day, account_id, user_id)."""
     return pl.DataFrame(
         [(datetime(d.year, d.month, d.day, 10), a, u, None, "login", None) for d, a, u in rows],
-        schema={
-            "event_at": pl.Datetime("us", "UTC"),
-            "account_id": pl.String,
-            "user_id": pl.String,
-            "session_id": pl.String,
-            "event": pl.String,
-            "feature": pl.String,
-        },
+        schema=EVENTS_SCHEMA,
         orient="row",
     )
 

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from csm_lib.compute import as_dict, compute
+from csm_lib.contract import TABLES
 from csm_lib.data import Workbook
 from csm_lib.health import (
     COMPONENTS,
@@ -38,6 +39,8 @@ from csm_lib.health import (
 )
 from csm_lib.periods import Period
 from csm_lib.revenue import bridge, movements
+
+EVENTS_SCHEMA = {c: col.dtype for c, col in TABLES["events"].columns.items()}
 
 HEALTH_IDS = [
     "health_score_avg",
@@ -94,14 +97,7 @@ def workbook(subs, events=(), tickets=None, surveys=None, accounts=None, as_of=d
     if events is not None:
         tables["events"] = pl.DataFrame(
             list(events),
-            schema={
-                "event_at": pl.Datetime("us", "UTC"),
-                "account_id": pl.String,
-                "user_id": pl.String,
-                "session_id": pl.String,
-                "event": pl.String,
-                "feature": pl.String,
-            },
+            schema=EVENTS_SCHEMA,
             orient="row",
         ).lazy()
     if tickets is not None:  # (account_id, opened day)

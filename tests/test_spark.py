@@ -15,8 +15,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from csm_lib.contract import TABLES
 from csm_lib.data import Workbook
 from csm_lib.facts import EVENT_BUILDERS, FACT_SCHEMAS, Facts
+
+EVENTS_SCHEMA = {c: col.dtype for c, col in TABLES["events"].columns.items()}
 
 pytestmark = pytest.mark.slow
 
@@ -78,14 +81,7 @@ def tricky_events() -> pl.DataFrame:
     rows.sort(key=lambda r: r[0])
     return pl.DataFrame(
         rows,
-        schema={
-            "event_at": pl.Datetime("us", "UTC"),
-            "account_id": pl.String,
-            "user_id": pl.String,
-            "session_id": pl.String,
-            "event": pl.String,
-            "feature": pl.String,
-        },
+        schema=EVENTS_SCHEMA,
         orient="row",
     )
 
