@@ -394,8 +394,8 @@ def feature_adoption(facts, period: Period, ids: pl.Series | None = None, active
     user_share (of active users). Sorted by accounts, most adopted first.
     """
     return feature_adoption_from(
-        facts.feature_days,
-        facts.user_days_for(_names(active_events)),
+        facts.window("feature_days", period.start, period.end),
+        facts.window("user_days", period.start, period.end, _names(active_events)),
         closing_customers(facts.subs, period, ids),
         period,
         ids,
@@ -474,10 +474,11 @@ def usage_by_account(
     seats). Closing customers without any activity appear with zeros. The
     health score reads its frequency, breadth and depth signals from here.
     """
+    lo = min(period.start, period.end - timedelta(days=window_days - 1))
     return usage_by_account_from(
-        facts.user_days_for(_names(active_events)),
-        facts.feature_days,
-        facts.sessions,
+        facts.window("user_days", lo, period.end, _names(active_events)),
+        facts.window("feature_days", period.start, period.end),
+        facts.window("sessions", period.start, period.end),
         facts.subs,
         period,
         ids,
@@ -546,7 +547,10 @@ def usage_trend(
     facts, period: Period, ids: pl.Series | None = None, grain: str = "week", active_events=None
 ) -> pl.DataFrame:
     """DAU / WAU / MAU series of the period for charts (see :func:`usage_trend_from`)."""
-    return usage_trend_from(facts.user_days_for(_names(active_events)), period, ids, grain)
+    ud = facts.window(  # the 30 days before the period feed the first bucket's MAU
+        "user_days", period.start - timedelta(days=29), period.end, _names(active_events)
+    )
+    return usage_trend_from(ud, period, ids, grain)
 
 
 # ---------------------------------------------------------------- registry
@@ -765,10 +769,6 @@ def _int_opt(ctx, name: str, default: int) -> int:
     return default if v is None else int(v)
 
 
-def _user_days(ctx) -> pl.DataFrame:
-    return ctx.facts.user_days_for(_names(ctx.opt("active_events")))
-
-
 @calculator(["onboarding_completion"], inputs=_ON)
 def _onboarding(ctx) -> dict[str, Value]:
     f = ctx.facts
@@ -809,9 +809,9 @@ def _usage(ctx) -> dict[str, Value]:
     # cut the facts to the period (and the utilisation window) and the segment once
     lo = min(p.start, p.end - timedelta(days=window - 1))
     # (every frame below is already in the segment, so the helpers get ids=None)
-    ud = in_segment(_user_days(ctx).filter(pl.col("day").is_between(lo, p.end)), ids)
-    fd = in_segment(_in_period(f.feature_days, p), ids)
-    ss = in_segment(_in_period(f.sessions, p), ids)
+    ud = in_segment(f.window("user_days", lo, p.end, _names(ctx.opt("active_events"))), ids)
+    fd = in_segment(f.window("feature_days", p.start, p.end), ids)
+    ss = in_segment(f.window("sessions", p.start, p.end), ids)
     subs = in_segment(f.subs, ids)
     out = active_user_summary(ud, p)
     out["license_utilisation"] = license_utilisation(ud, subs, p, None, window)
@@ -830,7 +830,7 @@ def _usage(ctx) -> dict[str, Value]:
         out["breadth_users"] = Value.null(why, n=cust.height)
         return out
     n = act.height
-    avail = f.memo(("features_available", p.end), lambda: features_available(f.feature_days, p.end))
+    avail = int(f.feature_first["day"].search_sorted(p.end, side="right"))  # features by p.end
     fpa = float(act["features_used"].mean())
     out["features_per_account"] = Value(fpa, n=n, note=note)
     out["feature_breadth"] = (

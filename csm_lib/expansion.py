@@ -371,7 +371,9 @@ def arpu_metric(ctx) -> dict[str, Value]:
     """Closing MRR per user active in the last 30 days, users of paying accounts only."""
     mov = ctx.movements()
     paying = mov.filter(pl.col("end_cents") > 0)
-    users = active_users_at_end(ctx.in_segment(ctx.facts.user_days), ctx.period)
+    p = ctx.period
+    recent = ctx.facts.window("user_days", p.end - timedelta(days=ARPU_WINDOW_DAYS - 1), p.end)
+    users = active_users_at_end(ctx.in_segment(recent), p)
     n = users.filter(pl.col("account_id").is_in(paying["account_id"].implode())).height
     value = arpu(int(paying["end_cents"].sum()) / 100, n)
     if value is None:

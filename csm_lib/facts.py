@@ -114,7 +114,7 @@ def build_sessions(events: pl.LazyFrame) -> pl.LazyFrame:
             duration_s=(pl.col("event_at").max() - pl.col("event_at").min()).dt.total_seconds(),
         )
         .with_columns(day=pl.col("start").dt.date())
-        .sort("session_id")
+        .sort("day", "session_id")
     )
 
 
@@ -123,9 +123,22 @@ EVENT_BUILDERS = {
     "feature_days": build_feature_days,
     "sessions": build_sessions,
 }
+# every event fact is sorted by day first, so a period is a contiguous slice of it
+FACT_SORT = {
+    "user_days": ("day", "account_id", "user_id"),
+    "feature_days": ("day", "account_id", "user_id", "feature"),
+    "sessions": ("day", "session_id"),
+}
+ROW_GROUP_ROWS = 128 * 1024  # Parquet row groups of the cached facts (a few days each at 1M)
+WINDOWS_KEPT = 8  # day windows of the event facts kept in memory (LRU)
 
 
-FACTS_CACHE_VERSION = "1"  # bump when a builder's output changes
+def build_feature_first(feature_days: pl.LazyFrame) -> pl.LazyFrame:
+    """First day each feature was used by anyone: feature, day (sorted by day, feature)."""
+    return feature_days.group_by("feature").agg(pl.col("day").min()).sort("day", "feature")
+
+
+FACTS_CACHE_VERSION = "2"  # bump when a builder's output changes
 KEEP_KEYS = 3  # fact sets kept per source (e.g. a strict and a lenient load of it)
 
 
@@ -204,14 +217,20 @@ class Facts:
         """Facts whose event facts were written elsewhere (e.g. by Spark) as Parquet.
 
         ``<folder>/<name>.parquet`` may be one file or a folder of part files (Spark's
-        output); columns are selected and cast to :data:`FACT_SCHEMAS`.
+        output); columns are selected and cast to :data:`FACT_SCHEMAS` and the rows
+        sorted by :data:`FACT_SORT` (day first).
         """
         folder = Path(folder)
         pre = {}
         for n, schema in FACT_SCHEMAS.items():
             path = folder / f"{n}.parquet"
             src = str(path / "*.parquet") if path.is_dir() else path
-            pre[n] = pl.read_parquet(src).select([pl.col(c).cast(t) for c, t in schema.items()])
+            pre[n] = (
+                pl.scan_parquet(src)
+                .select([pl.col(c).cast(t) for c, t in schema.items()])
+                .sort(FACT_SORT[n])
+                .collect()
+            )
         return cls(workbook, pre)
 
     def has(self, table: str) -> bool:
@@ -250,15 +269,18 @@ class Facts:
             return None
         return None if key is None else base / key
 
-    def _persisted(self, name: str, build) -> pl.DataFrame:
-        """``build()``, or its copy persisted by an earlier process for the same inputs."""
+    def _persisted(self, name: str, build) -> pl.DataFrame | Path:
+        """Where fact ``name`` lives: its Parquet file in the facts cache (written by an
+        earlier process for the same inputs, or now from ``build()``), or the frame
+        ``build()`` returns when there is no usable cache.
+
+        Large facts are not kept whole in memory when cached: :meth:`window` reads the
+        row groups of the days it needs (the files are sorted by day, with statistics).
+        """
         folder = self.cache_dir
         path = folder / f"{name}.parquet" if folder is not None else None
         if path is not None and path.exists():
-            try:
-                return pl.read_parquet(path)
-            except (OSError, pl.exceptions.PolarsError):
-                pass  # unreadable (e.g. removed meanwhile): rebuild
+            return path
         df = build()
         if path is not None:
             try:
@@ -269,54 +291,123 @@ class Facts:
                     shutil.rmtree(old, ignore_errors=True)
                 (folder.parent / "source.txt").write_text(str(Path(self.wb.source).resolve()))
                 tmp = folder / f".{name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
-                df.write_parquet(tmp, compression="lz4", statistics=False)
+                df.write_parquet(
+                    tmp, compression="lz4", statistics=True, row_group_size=ROW_GROUP_ROWS
+                )
                 os.replace(tmp, path)
                 _prune(folder.parent.parent)
+                return path
             except OSError:
                 pass  # read-only or full cache: facts stay in memory only
         return df
 
-    def _event_fact(self, name: str) -> pl.DataFrame:
-        if name in self._prebuilt:
+    def _source(self, name: str, qualifying: tuple[str, ...] = ()) -> pl.DataFrame | Path:
+        """Event fact ``name`` (``user_days`` restricted to ``qualifying`` event names)."""
+        if name in self._prebuilt and not qualifying:
             return self._prebuilt[name]
-        key = ("fact", name)
+        key = ("fact", name, qualifying)
         if key not in self._cache:
             events = self.wb.table("events")
-            self._cache[key] = self._persisted(
-                name, lambda: EVENT_BUILDERS[name](events).collect(engine="streaming")
-            )
+            if qualifying:
+                tag = hashlib.sha1("|".join(qualifying).encode()).hexdigest()[:10]
+                file, build = f"{name}__{tag}", lambda: build_user_days(events, list(qualifying))
+            else:
+                file, build = name, lambda: EVENT_BUILDERS[name](events)
+            self._cache[key] = self._persisted(file, lambda: build().collect(engine="streaming"))
         return self._cache[key]
+
+    def scan(self, name: str) -> pl.LazyFrame:
+        """Event fact ``name`` as a LazyFrame (a Parquet scan when cached): for whole-history
+        queries that reduce it, so the fact need not be held in memory."""
+        src = self._source(name)
+        return pl.scan_parquet(src) if isinstance(src, Path) else src.lazy()
+
+    def _event_fact(self, name: str, qualifying: tuple[str, ...] = ()) -> pl.DataFrame:
+        src = self._source(name, qualifying)
+        return pl.read_parquet(src) if isinstance(src, Path) else src
+
+    @staticmethod
+    def _names(qualifying) -> tuple[str, ...]:
+        return tuple(sorted(set(qualifying))) if qualifying else ()
+
+    def window(
+        self, name: str, lo: date | None = None, hi: date | None = None, qualifying=None
+    ) -> pl.DataFrame:
+        """Rows of event fact ``name`` with ``lo <= day <= hi`` (open ends: no bound).
+
+        The facts are sorted by day, so this is a slice (in memory) or a read of the
+        few Parquet row groups that hold those days (cached facts). The last
+        :data:`WINDOWS_KEPT` windows are kept. ``qualifying`` (event names) applies to
+        ``user_days`` only, as :meth:`user_days_for`.
+        """
+        names = self._names(qualifying) if name == "user_days" else ()
+        key = ("window", name, names, lo, hi)
+        hit = self._windows.get(key)
+        if hit is not None:
+            self._windows.move_to_end(key)
+            return hit
+        src = self._source(name, names)
+        if isinstance(src, Path):
+            lf = pl.scan_parquet(src)
+            if lo is not None:
+                lf = lf.filter(pl.col("day") >= lo)
+            if hi is not None:
+                lf = lf.filter(pl.col("day") <= hi)
+            out = lf.collect()
+        else:
+            day = src.get_column("day")
+            i0 = 0 if lo is None else day.search_sorted(lo, side="left")
+            i1 = src.height if hi is None else day.search_sorted(hi, side="right")
+            out = src.slice(i0, max(i1 - i0, 0))
+        self._windows[key] = out
+        while len(self._windows) > WINDOWS_KEPT:
+            self._windows.popitem(last=False)
+        return out
+
+    @cached_property
+    def _windows(self) -> OrderedDict:
+        return OrderedDict()
 
     @property
     def user_days(self) -> pl.DataFrame:
+        """The whole ``user_days`` fact (prefer :meth:`window` for a period)."""
         return self._event_fact("user_days")
 
     def user_days_for(self, qualifying: list[str] | tuple[str, ...] | None = None) -> pl.DataFrame:
         """``user_days`` counting only the ``qualifying`` event names (None: every event).
 
-        Memoised per set of event names (the ``active_events`` option of adoption metrics);
+        Built once per set of event names (the ``active_events`` option of adoption metrics);
         needs the raw events table, so prebuilt facts without events raise MissingTableError.
         """
-        if not qualifying:
-            return self.user_days
-        names = tuple(sorted(set(qualifying)))
-        key = ("fact", "user_days", names)
-        if key not in self._cache:
-            events = self.wb.table("events")
-            tag = hashlib.sha1("|".join(names).encode()).hexdigest()[:10]
-            self._cache[key] = self._persisted(
-                f"user_days__{tag}",
-                lambda: build_user_days(events, list(names)).collect(engine="streaming"),
-            )
-        return self._cache[key]
+        return self._event_fact("user_days", self._names(qualifying))
 
     @property
     def feature_days(self) -> pl.DataFrame:
+        """The whole ``feature_days`` fact (prefer :meth:`window` for a period)."""
         return self._event_fact("feature_days")
 
     @property
     def sessions(self) -> pl.DataFrame:
+        """The whole ``sessions`` fact (prefer :meth:`window` for a period)."""
         return self._event_fact("sessions")
+
+    @property
+    def feature_first(self) -> pl.DataFrame:
+        """First day each feature was used by anyone: feature, day (sorted by day)."""
+        key = ("fact", "feature_first", ())
+        if key not in self._cache:
+
+            def build() -> pl.DataFrame:
+                src = self._source("feature_days")
+                fd = pl.scan_parquet(src) if isinstance(src, Path) else src.lazy()
+                return build_feature_first(fd.select("feature", "day")).collect()
+
+            if "feature_days" in self._prebuilt:
+                out = build()
+            else:
+                out = self._persisted("feature_first", build)
+            self._cache[key] = pl.read_parquet(out) if isinstance(out, Path) else out
+        return self._cache[key]
 
     # ---- helpers -------------------------------------------------------
     def segment_ids(self, segment) -> pl.Series | None:

@@ -219,17 +219,7 @@ def _memo(facts, key: tuple, fn):
 
 def _feature_first_seen(facts) -> pl.Series:
     """Sorted first day each feature was used by anyone (the catalogue over time)."""
-    return _memo(
-        facts,
-        ("feature_first_seen",),
-        lambda: (
-            facts.feature_days.lazy()
-            .group_by("feature")
-            .agg(pl.col("day").min())
-            .collect()["day"]
-            .sort()
-        ),
-    )
+    return facts.feature_first["day"]
 
 
 def _event_names(value: Sequence[str] | str | None) -> list[str] | None:
@@ -239,11 +229,6 @@ def _event_names(value: Sequence[str] | str | None) -> list[str] | None:
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     return [str(v) for v in value]
-
-
-def _user_days(facts, active_events: Sequence[str] | str | None = None) -> pl.DataFrame:
-    names = _event_names(active_events)
-    return facts.user_days_for(names) if names else facts.user_days
 
 
 def _tickets(facts) -> pl.DataFrame | None:
@@ -361,7 +346,7 @@ def _raw_signals(
     def sliced(frame: pl.DataFrame, *cols: str) -> pl.LazyFrame:
         return (
             frame.lazy()
-            .filter(pl.col("day").is_between(lo, hi))
+            .filter(pl.col("day").is_between(lo, hi))  # (a no-op on a fact's window)
             .filter(pl.col("account_id").is_in(ids))
             .select("account_id", "day", *cols)
             .join(win, on="account_id")
@@ -371,7 +356,7 @@ def _raw_signals(
     queries: dict[str, pl.LazyFrame] = {}
     # usage: active days in the window, active users in its last B days
     queries["use"] = (
-        sliced(_user_days(facts, active_events), "user_id")
+        sliced(facts.window("user_days", lo, hi, _event_names(active_events)), "user_id")
         .group_by(keys)
         .agg(
             active_days=pl.col("day").n_unique().cast(pl.Int64),
@@ -383,7 +368,7 @@ def _raw_signals(
     )
     # depth: distinct features used in the window
     queries["feats"] = (
-        sliced(facts.feature_days, "feature")
+        sliced(facts.window("feature_days", lo, hi), "feature")
         .group_by(keys)
         .agg(features_used=pl.col("feature").n_unique().cast(pl.Int64))
     )
@@ -1061,10 +1046,14 @@ def _first_sessions(facts) -> pl.DataFrame:
 
     def build():
         return (
-            facts.sessions.filter(pl.col("user_id").is_not_null())
-            .sort("start")
+            facts.scan("sessions")
+            .filter(pl.col("user_id").is_not_null())
             .group_by("account_id", "user_id")
-            .agg(day=pl.col("day").first(), duration_s=pl.col("duration_s").first())
+            .agg(
+                day=pl.col("day").sort_by("start").first(),
+                duration_s=pl.col("duration_s").sort_by("start").first(),
+            )
+            .collect()
         )
 
     return _memo(facts, ("first_sessions",), build)
@@ -1131,7 +1120,7 @@ def red_flags(
         )
         # usage trend: last 30 vs prior 60 days
         lo, hi = pairs["at"].min() - timedelta(days=89), pairs["at"].max()  # ages 0..89 only
-        ud = facts.user_days.filter(pl.col("day").is_between(lo, hi)).filter(
+        ud = facts.window("user_days", lo, hi).filter(
             pl.col("account_id").is_in(pairs["account_id"].implode())
         )
         trend = (

@@ -169,7 +169,7 @@ BUILDERS = {
 SORT_KEYS = {
     "user_days": ("day", "account_id", "user_id"),
     "feature_days": ("day", "account_id", "user_id", "feature"),
-    "sessions": ("session_id",),
+    "sessions": ("day", "session_id"),
 }
 
 
