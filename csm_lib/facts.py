@@ -88,7 +88,7 @@ def build_user_days(events: pl.LazyFrame, qualifying: list[str] | None = None) -
             events=pl.len().cast(pl.UInt32),
             active_s=(pl.col("event_at").max() - pl.col("event_at").min()).dt.total_seconds(),
         )
-        .sort("day", "account_id", "user_id")
+        .sort("account_id", "day", "user_id")
     )
 
 
@@ -98,7 +98,7 @@ def build_feature_days(events: pl.LazyFrame) -> pl.LazyFrame:
         events.filter(pl.col("user_id").is_not_null() & pl.col("feature").is_not_null())
         .select(pl.col("event_at").dt.date().alias("day"), "account_id", "user_id", "feature")
         .unique()
-        .sort("day", "account_id", "user_id", "feature")
+        .sort("account_id", "day", "user_id", "feature")
     )
 
 
@@ -114,7 +114,7 @@ def build_sessions(events: pl.LazyFrame) -> pl.LazyFrame:
             duration_s=(pl.col("event_at").max() - pl.col("event_at").min()).dt.total_seconds(),
         )
         .with_columns(day=pl.col("start").dt.date())
-        .sort("day", "session_id")
+        .sort("account_id", "day", "session_id")
     )
 
 
@@ -123,13 +123,15 @@ EVENT_BUILDERS = {
     "feature_days": build_feature_days,
     "sessions": build_sessions,
 }
-# every event fact is sorted by day first, so a period is a contiguous slice of it
+# Every event fact is sorted by account first: a day window of it (a filter) stays
+# sorted by account_id, and polars groups a sorted key without hashing it (about ten
+# times faster than a hash group-by of string ids at a million accounts).
 FACT_SORT = {
-    "user_days": ("day", "account_id", "user_id"),
-    "feature_days": ("day", "account_id", "user_id", "feature"),
-    "sessions": ("day", "session_id"),
+    "user_days": ("account_id", "day", "user_id"),
+    "feature_days": ("account_id", "day", "user_id", "feature"),
+    "sessions": ("account_id", "day", "session_id"),
 }
-ROW_GROUP_ROWS = 128 * 1024  # Parquet row groups of the cached facts (a few days each at 1M)
+ROW_GROUP_ROWS = 128 * 1024  # Parquet row groups of the cached facts
 WINDOWS_KEPT = 8  # day windows of the event facts kept in memory (LRU)
 
 
@@ -138,7 +140,7 @@ def build_feature_first(feature_days: pl.LazyFrame) -> pl.LazyFrame:
     return feature_days.group_by("feature").agg(pl.col("day").min()).sort("day", "feature")
 
 
-FACTS_CACHE_VERSION = "2"  # bump when a builder's output changes
+FACTS_CACHE_VERSION = "3"  # bump when a builder's output changes
 KEEP_KEYS = 3  # fact sets kept per source (e.g. a strict and a lenient load of it)
 
 
@@ -199,6 +201,11 @@ def _prune(home: Path) -> None:
             shutil.rmtree(d, ignore_errors=True)
 
 
+def _sorted_by_account(df: pl.DataFrame) -> pl.DataFrame:
+    """One chunk, account_id flagged as sorted (the caller sorted it)."""
+    return df.rechunk().with_columns(pl.col("account_id").set_sorted())
+
+
 class Facts:
     """Facts of one workbook, each built once on first use and cached."""
 
@@ -242,11 +249,14 @@ class Facts:
     # ---- small tables -------------------------------------------------
     @cached_property
     def accounts(self) -> pl.DataFrame:
-        return self.wb.table("accounts").collect()
+        """The accounts, sorted by account_id (flagged, for polars' sorted group-by)."""
+        return _sorted_by_account(self.wb.table("accounts").sort("account_id").collect())
 
     @cached_property
     def subs(self) -> pl.DataFrame:
-        return build_subs(self.wb.table("subscriptions")).collect()
+        """:func:`build_subs` rows sorted by account_id, start_date (account_id flagged sorted)."""
+        subs = build_subs(self.wb.table("subscriptions"))
+        return _sorted_by_account(subs.sort("account_id", "start_date").collect())
 
     @cached_property
     def first_paid(self) -> pl.DataFrame:
@@ -335,10 +345,11 @@ class Facts:
     ) -> pl.DataFrame:
         """Rows of event fact ``name`` with ``lo <= day <= hi`` (open ends: no bound).
 
-        The facts are sorted by day, so this is a slice (in memory) or a read of the
-        few Parquet row groups that hold those days (cached facts). The last
-        :data:`WINDOWS_KEPT` windows are kept. ``qualifying`` (event names) applies to
-        ``user_days`` only, as :meth:`user_days_for`.
+        The window is one chunk, sorted by account_id and flagged so (see
+        :data:`FACT_SORT`): group-bys by account take polars' sorted fast path. Cached
+        facts are read from Parquet (only the columns' rows of those days are kept). The
+        last :data:`WINDOWS_KEPT` windows are kept. ``qualifying`` (event names) applies
+        to ``user_days`` only, as :meth:`user_days_for`.
         """
         names = self._names(qualifying) if name == "user_days" else ()
         key = ("window", name, names, lo, hi)
@@ -347,18 +358,12 @@ class Facts:
             self._windows.move_to_end(key)
             return hit
         src = self._source(name, names)
-        if isinstance(src, Path):
-            lf = pl.scan_parquet(src)
-            if lo is not None:
-                lf = lf.filter(pl.col("day") >= lo)
-            if hi is not None:
-                lf = lf.filter(pl.col("day") <= hi)
-            out = lf.collect()
-        else:
-            day = src.get_column("day")
-            i0 = 0 if lo is None else day.search_sorted(lo, side="left")
-            i1 = src.height if hi is None else day.search_sorted(hi, side="right")
-            out = src.slice(i0, max(i1 - i0, 0))
+        lf = pl.scan_parquet(src) if isinstance(src, Path) else src.lazy()
+        if lo is not None:
+            lf = lf.filter(pl.col("day") >= lo)
+        if hi is not None:
+            lf = lf.filter(pl.col("day") <= hi)
+        out = lf.collect().rechunk().with_columns(pl.col("account_id").set_sorted())
         self._windows[key] = out
         while len(self._windows) > WINDOWS_KEPT:
             self._windows.popitem(last=False)

@@ -238,7 +238,11 @@ def _tickets(facts) -> pl.DataFrame | None:
         facts,
         ("tickets",),
         lambda: (
-            facts.table("tickets").select("account_id", day=pl.col("opened_at").dt.date()).collect()
+            facts.table("tickets")
+            .select("account_id", day=pl.col("opened_at").dt.date())
+            .sort("account_id", "day")
+            .collect()
+            .with_columns(pl.col("account_id").set_sorted())
         ),
     )
 
@@ -260,7 +264,9 @@ def _answers(facts) -> pl.DataFrame | None:
                 score=pl.col("score").cast(pl.Float64),
                 points=_sentiment_expr(pl.col("survey"), pl.col("score")),
             )
+            .sort("account_id", "day")
             .collect()
+            .with_columns(pl.col("account_id").set_sorted())
         ),
     )
 
@@ -342,70 +348,75 @@ def _raw_signals(
     ids = p["account_id"].unique().implode()
     win = p.lazy()
     in_window = pl.col("day").is_between(pl.col("win_start"), pl.col("at"))
+    # One date for every pair (a score table, not a back-test): every pair's window is
+    # [lo, hi], so no join with the pairs is needed and the account-sorted facts are
+    # grouped by account_id alone (polars' sorted group-by, no hashing).
+    one = p["at"].n_unique() == 1
+    at_one = pl.lit(hi, pl.Date)
+
+    def joined(lf: pl.LazyFrame) -> pl.LazyFrame:
+        if one:
+            return lf.with_columns(
+                at=at_one, win_start=pl.lit(lo, pl.Date), b_start=p["b_start"][0]
+            )
+        return lf.join(win, on="account_id")
 
     def sliced(frame: pl.DataFrame, *cols: str) -> pl.LazyFrame:
-        return (
+        lf = (
             frame.lazy()
             .filter(pl.col("day").is_between(lo, hi))  # (a no-op on a fact's window)
             .filter(pl.col("account_id").is_in(ids))
             .select("account_id", "day", *cols)
-            .join(win, on="account_id")
-            .filter(in_window)
         )
+        return joined(lf) if one else joined(lf).filter(in_window)
+
+    def per_pair(lf: pl.LazyFrame, **aggs: pl.Expr) -> pl.LazyFrame:
+        if one:
+            return lf.group_by("account_id").agg(**aggs).with_columns(at=at_one)
+        return lf.group_by(keys).agg(**aggs)
 
     queries: dict[str, pl.LazyFrame] = {}
     # usage: active days in the window, active users in its last B days
-    queries["use"] = (
-        sliced(facts.window("user_days", lo, hi, _event_names(active_events)), "user_id")
-        .group_by(keys)
-        .agg(
-            active_days=pl.col("day").n_unique().cast(pl.Int64),
-            active_users=pl.col("user_id")
-            .filter(pl.col("day") >= pl.col("b_start"))
-            .n_unique()
-            .cast(pl.Int64),
-        )
+    queries["use"] = per_pair(
+        sliced(facts.window("user_days", lo, hi, _event_names(active_events)), "user_id"),
+        active_days=pl.col("day").n_unique().cast(pl.Int64),
+        active_users=pl.col("user_id")
+        .filter(pl.col("day") >= pl.col("b_start"))
+        .n_unique()
+        .cast(pl.Int64),
     )
     # depth: distinct features used in the window
-    queries["feats"] = (
-        sliced(facts.window("feature_days", lo, hi), "feature")
-        .group_by(keys)
-        .agg(features_used=pl.col("feature").n_unique().cast(pl.Int64))
+    queries["feats"] = per_pair(
+        sliced(facts.window("feature_days", lo, hi), "feature"),
+        features_used=pl.col("feature").n_unique().cast(pl.Int64),
     )
     # seats live on `at`
     subs = facts.subs
     if {"unit", "quantity"} <= set(subs.columns):
-        queries["seats"] = (
-            subs.lazy()
-            .filter((pl.col("unit") == "seat") & pl.col("account_id").is_in(ids))
-            .select("account_id", "start_date", "end_date", "quantity")
-            .join(win.select(keys), on="account_id")
-            .filter((pl.col("start_date") <= pl.col("at")) & (pl.col("end_date") > pl.col("at")))
-            .group_by(keys)
-            .agg(seats=pl.col("quantity").cast(pl.Int64).sum())
+        queries["seats"] = per_pair(
+            joined(
+                subs.lazy()
+                .filter((pl.col("unit") == "seat") & pl.col("account_id").is_in(ids))
+                .select("account_id", "start_date", "end_date", "quantity")
+            ).filter((pl.col("start_date") <= pl.col("at")) & (pl.col("end_date") > pl.col("at"))),
+            seats=pl.col("quantity").cast(pl.Int64).sum(),
         )
     # support: tickets opened in the window
     tk = _tickets(facts)
     if tk is not None:
-        queries["tickets"] = sliced(tk).group_by(keys).agg(tickets=pl.len().cast(pl.Int64))
+        queries["tickets"] = per_pair(sliced(tk), tickets=pl.len().cast(pl.Int64))
     # sentiment: the answers of the latest day with answers, within sentiment_days
     ans = _answers(facts)
     if ans is not None:
-        queries["sentiment"] = (
-            ans.lazy()
-            .filter(pl.col("account_id").is_in(ids))
-            .join(win.select(keys), on="account_id")
-            .filter(
-                (pl.col("day") <= pl.col("at"))
-                & (pl.col("day") > pl.col("at") - timedelta(days=int(sentiment_days)))
-            )
-            .filter(pl.col("day") == pl.col("day").max().over(keys))
-            .group_by(keys)
-            .agg(
-                sentiment_points=pl.col("points").mean(),
-                sentiment_day=pl.col("day").first(),
-                nps_latest=pl.col("score").filter(pl.col("survey") == "nps").mean(),
-            )
+        recent = joined(ans.lazy().filter(pl.col("account_id").is_in(ids))).filter(
+            (pl.col("day") <= pl.col("at"))
+            & (pl.col("day") > pl.col("at") - timedelta(days=int(sentiment_days)))
+        )
+        queries["sentiment"] = per_pair(
+            recent.filter(pl.col("day") == pl.col("day").max().over("account_id" if one else keys)),
+            sentiment_points=pl.col("points").mean(),
+            sentiment_day=pl.col("day").first(),
+            nps_latest=pl.col("score").filter(pl.col("survey") == "nps").mean(),
         )
     names = list(queries)
     done = dict(zip(names, pl.collect_all([queries[n] for n in names]), strict=True))

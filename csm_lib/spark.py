@@ -167,9 +167,9 @@ BUILDERS = {
     "sessions": build_sessions,
 }
 SORT_KEYS = {
-    "user_days": ("day", "account_id", "user_id"),
-    "feature_days": ("day", "account_id", "user_id", "feature"),
-    "sessions": ("day", "session_id"),
+    "user_days": ("account_id", "day", "user_id"),
+    "feature_days": ("account_id", "day", "user_id", "feature"),
+    "sessions": ("account_id", "day", "session_id"),
 }
 
 
