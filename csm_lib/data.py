@@ -94,6 +94,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -1060,10 +1061,11 @@ def _run(
     quarantine_dir: str | Path | None,
     reporting_currency: str,
     write: bool,
-) -> tuple[ValidationReport, Workbook | None]:
+) -> tuple[ValidationReport, Workbook | None, dict[str, pl.DataFrame]]:
     """Validate every table; in lenient mode split good and quarantined rows.
 
-    Returns the report, and the workbook when it loads (``None`` on errors).
+    Returns the report, the workbook when it loads (``None`` on errors) and the
+    quarantined rows per table.
     """
     report = ValidationReport(str(source), strict=strict, reporting_currency=reporting_currency)
     issues = report.issues
@@ -1123,7 +1125,7 @@ def _run(
     order = {n: i for i, n in enumerate(TABLES)}
     issues.sort(key=lambda i: order.get(i.table, 99))
     if not report.ok:
-        return report, None
+        return report, None, bad
 
     if write and bad:
         qdir = Path(quarantine_dir) if quarantine_dir else Path.cwd() / "outputs" / "quarantine"
@@ -1150,7 +1152,7 @@ def _run(
         reporting_currency,
         report,
     )
-    return report, wb
+    return report, wb, bad
 
 
 def _cascade_referrals(
@@ -1264,7 +1266,7 @@ def validate(
     """
     if isinstance(source, Workbook):
         return source.report or ValidationReport(source.source, strict=strict)
-    report, _ = _run(
+    report, _, _ = _run(
         source, strict, as_of, quarantine_dir, reporting_currency, write=quarantine_dir is not None
     )
     return report
@@ -1287,6 +1289,10 @@ def load(
     to the latest date in the data. A :class:`Workbook` is returned as is (with
     ``as_of`` replaced when given).
 
+    A folder source is validated once per version of its files: the validated
+    tables are kept in the store (:mod:`csm_lib.store`) and the next load of the
+    same files reads them back lazily, with the same report and quarantine files.
+
     >>> import tempfile
     >>> d = Path(tempfile.mkdtemp())
     >>> table_frame("accounts", [{"account_id": "A1"}]).write_parquet(d / "accounts.parquet")
@@ -1305,7 +1311,53 @@ def load(
         if as_of is not None and as_of != source.as_of:
             return dataclasses.replace(source, as_of=as_of)
         return source
-    report, wb = _run(source, strict, as_of, quarantine_dir, reporting_currency, write=True)
+    from csm_lib import store
+
+    folder = store.store_dir(source, strict, reporting_currency)
+    if folder is not None:
+        wb = _from_store(folder, source, strict, as_of, quarantine_dir, reporting_currency)
+        if wb is not None:
+            return wb
+    report, wb, bad = _run(source, strict, as_of, quarantine_dir, reporting_currency, write=True)
     if wb is None:
         raise ValidationError(report)
+    if folder is not None:
+        data_as_of = report.as_of if as_of is None else _latest_date(wb.tables)
+        store.save(folder, wb.tables, LAZY_TABLES, report.to_dict(), data_as_of, bad)
     return wb
+
+
+def _from_store(
+    folder: Path,
+    source: str | Path,
+    strict: bool,
+    as_of: date | None,
+    quarantine_dir: str | Path | None,
+    reporting_currency: str,
+) -> Workbook | None:
+    """The workbook of an earlier load of the same files (None: not stored)."""
+    from csm_lib import store
+
+    got = store.read(folder)
+    if got is None:
+        return None
+    tables, saved, data_as_of, bad = got
+    fields = {f.name for f in dataclasses.fields(Issue)}
+    report = ValidationReport(
+        str(source),
+        strict=strict,
+        issues=[Issue(**{k: v for k, v in i.items() if k in fields}) for i in saved["issues"]],
+        row_counts=dict(saved["row_counts"]),
+        rows_quarantined=dict(saved["rows_quarantined"]),
+        as_of=as_of or data_as_of or date.today(),
+        reporting_currency=reporting_currency,
+    )
+    if bad:
+        qdir = Path(quarantine_dir) if quarantine_dir else Path.cwd() / "outputs" / "quarantine"
+        qdir.mkdir(parents=True, exist_ok=True)
+        for name, path in bad.items():
+            shutil.copyfile(path, qdir / f"{name}.parquet")
+            report.quarantine_files[name] = str(qdir / f"{name}.parquet")
+    return Workbook(
+        tables, report.as_of, str(source), report.quarantined, reporting_currency, report
+    )

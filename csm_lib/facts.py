@@ -178,7 +178,9 @@ def _source_key(workbook) -> str | None:
     """
     root = Path(workbook.source)
     plan = workbook.table("events").explain(optimized=False)
-    own = any(str(root / f"events.{ext}") in plan for ext in ("parquet", "csv"))
+    # the plan names the folder as given, or resolved (a load read back from the store)
+    forms = sorted({str(root), str(root.resolve())}, key=len, reverse=True)
+    own = any(str(Path(r) / f"events.{ext}") in plan for r in forms for ext in ("parquet", "csv"))
     if not own or "DF [" in plan:
         return None
     h = hashlib.sha1(f"{FACTS_CACHE_VERSION}|{pl.__version__}".encode())
@@ -186,7 +188,9 @@ def _source_key(workbook) -> str | None:
         if f.is_file():
             st = f.stat()
             h.update(f"|{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    h.update(plan.replace(str(root), "<source>").encode())  # same key for ./x and /abs/x
+    for r in forms:
+        plan = plan.replace(r, "<source>")
+    h.update(plan.encode())  # same key for ./x and /abs/x
     return h.hexdigest()[:16]
 
 
@@ -295,7 +299,11 @@ class Facts:
         if path is not None:
             try:
                 folder.mkdir(parents=True, exist_ok=True)
-                others = [d for d in folder.parent.iterdir() if d.is_dir() and d != folder]
+                others = [
+                    d
+                    for d in folder.parent.iterdir()
+                    if d.is_dir() and d != folder and d.name != "validated"  # csm_lib.store
+                ]
                 others.sort(key=lambda d: d.stat().st_mtime, reverse=True)
                 for old in others[KEEP_KEYS - 1 :]:  # facts of older inputs
                     shutil.rmtree(old, ignore_errors=True)
