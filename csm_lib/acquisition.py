@@ -25,7 +25,7 @@ and ``trial_funnel``.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date  # noqa: F401  (the doctests use it)
 
 import polars as pl
 
@@ -381,36 +381,39 @@ def contract_starts(subs: pl.DataFrame) -> pl.DataFrame:
     multi = s.group_by("subscription_id").len().filter(pl.col("len") > 1)["subscription_id"]
     single = s.filter(~pl.col("subscription_id").is_in(multi.implode()))
     several = s.filter(pl.col("subscription_id").is_in(multi.implode()))
+    # the walk below needs the previous contract's anchor, so it is a loop, over plain
+    # ints: days since 1970 and, per row, the day its term would end if it anchored one
+    cols = several.select(
+        first=(pl.col("subscription_id") != pl.col("subscription_id").shift(1)).fill_null(True),
+        start=pl.col("start_date").cast(pl.Int32),
+        end=pl.col("end_date").cast(pl.Int32),
+        tm=pl.col("term_months"),
+        term_end=pl.col("start_date")
+        .dt.offset_by(pl.format("{}mo", pl.col("term_months")))
+        .cast(pl.Int32),
+    )
+    first, start, end, tm, term_end = (cols[c].to_list() for c in cols.columns)
     flags: list[bool] = []
-    prev_sid, anchor, term, prev_end = None, None, None, None
-    for sid, start, end, tm in several.select(
-        "subscription_id", "start_date", "end_date", "term_months"
-    ).iter_rows():
-        if sid != prev_sid:
+    anchor, term, prev_end = 0, None, None
+    for i in range(cols.height):
+        if first[i]:
             new = True
-        elif prev_end is not None and start > prev_end:
+        elif prev_end is not None and start[i] > prev_end:
             new = True  # a gap: the subscription restarted
         elif term is None:
-            new = tm is not None  # a month-to-month subscription commits to a term
+            new = tm[i] is not None  # a month-to-month subscription commits to a term
         else:
-            new = start >= _add_months(anchor, term)
+            new = start[i] >= term_end[anchor]  # at or after the end of the term: a renewal
         if new:
-            anchor, term = start, tm
+            anchor, term = i, tm[i]
         flags.append(new)
-        prev_sid, prev_end = sid, end
+        prev_end = end[i]
     return pl.concat(
         [
             single.with_columns(new_contract=pl.lit(True)),
             several.with_columns(new_contract=pl.Series(flags, dtype=pl.Boolean)),
         ]
     ).sort("subscription_id", "start_date")
-
-
-def _add_months(d: date, n: int) -> date:
-    y, m = divmod(d.month - 1 + n, 12)
-    y, m = d.year + y, m + 1
-    last = (date(y + (m == 12), m % 12 + 1, 1) - date(y, m, 1)).days
-    return date(y, m, min(d.day, last))
 
 
 def contracts_signed(

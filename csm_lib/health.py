@@ -238,11 +238,7 @@ def _tickets(facts) -> pl.DataFrame | None:
         facts,
         ("tickets",),
         lambda: (
-            facts.table("tickets")
-            .select("account_id", day=pl.col("opened_at").dt.date())
-            .sort("account_id", "day")
-            .collect()
-            .with_columns(pl.col("account_id").set_sorted())
+            facts.table("tickets").select("account_id", day=pl.col("opened_at").dt.date()).collect()
         ),
     )
 
@@ -264,9 +260,7 @@ def _answers(facts) -> pl.DataFrame | None:
                 score=pl.col("score").cast(pl.Float64),
                 points=_sentiment_expr(pl.col("survey"), pl.col("score")),
             )
-            .sort("account_id", "day")
             .collect()
-            .with_columns(pl.col("account_id").set_sorted())
         ),
     )
 
@@ -848,7 +842,10 @@ def auc_interval(auc: float, n_pos: int, n_neg: int, z: float = 1.96) -> tuple[f
 
 
 def renewal_events(
-    subs: pl.DataFrame, period: Period | str, ids: pl.Series | None = None
+    subs: pl.DataFrame,
+    period: Period | str,
+    ids: pl.Series | None = None,
+    timeline: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Renewal decisions falling in ``period``: one row per (account, date).
 
@@ -860,7 +857,8 @@ def renewal_events(
       (month-to-month accounts included); never renewed.
 
     Columns: account_id, event_date, kind (renewal | churn), renewed.
-    Takes raw subscription rows or ``facts.subs``.
+    Takes raw subscription rows or ``facts.subs``; ``timeline`` may pass their
+    :func:`mrr_timeline` (of all of ``subs``; used when ``ids`` is None).
 
     >>> import polars as pl
     >>> subs = pl.DataFrame({"subscription_id": ["S1", "S2"], "account_id": ["a", "b"],
@@ -873,7 +871,7 @@ def renewal_events(
     if "mrr_cents" not in subs.columns:
         subs = build_subs(subs.lazy()).collect()
     s = subs if ids is None else in_segment(subs, ids)
-    tl = mrr_timeline(s)
+    tl = timeline if timeline is not None and ids is None else mrr_timeline(s)
     churn = tl.filter(
         (pl.col("before") > 0)
         & (pl.col("after") == 0)
@@ -958,7 +956,8 @@ def litmus_events(
     both are left out. Columns: account_id, event_date, kind, renewed, at,
     frequency .. sentiment, score, band.
     """
-    ev = renewal_events(facts.subs, period, ids).filter(pl.col("event_date") <= facts.as_of)
+    tl = _timeline(facts) if ids is None else None
+    ev = renewal_events(facts.subs, period, ids, tl).filter(pl.col("event_date") <= facts.as_of)
     ev = ev.with_columns(at=pl.col("event_date") - timedelta(days=int(days_before)))
     if ev.height:
         ev = ev.filter(_mrr_on(_timeline(facts), ev) > 0)
