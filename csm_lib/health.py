@@ -364,10 +364,10 @@ def _raw_signals(
         )
         return joined(lf) if one else joined(lf).filter(in_window)
 
+    jkeys = ["account_id"] if one else keys  # what the per-pair results are keyed by
+
     def per_pair(lf: pl.LazyFrame, **aggs: pl.Expr) -> pl.LazyFrame:
-        if one:
-            return lf.group_by("account_id").agg(**aggs).with_columns(at=at_one)
-        return lf.group_by(keys).agg(**aggs)
+        return lf.group_by(jkeys).agg(**aggs)
 
     queries: dict[str, pl.LazyFrame] = {}
     # usage: active days in the window, active users in its last B days
@@ -402,12 +402,15 @@ def _raw_signals(
     # sentiment: the answers of the latest day with answers, within sentiment_days
     ans = _answers(facts)
     if ans is not None:
-        recent = joined(ans.lazy().filter(pl.col("account_id").is_in(ids))).filter(
-            (pl.col("day") <= pl.col("at"))
-            & (pl.col("day") > pl.col("at") - timedelta(days=int(sentiment_days)))
-        )
-        queries["sentiment"] = per_pair(
-            recent.filter(pl.col("day") == pl.col("day").max().over("account_id" if one else keys)),
+        S = timedelta(days=int(sentiment_days))
+        first = p["at"].min() - S
+        recent = joined(
+            ans.lazy()
+            .filter((pl.col("day") > first) & (pl.col("day") <= hi))
+            .filter(pl.col("account_id").is_in(ids))
+        ).filter((pl.col("day") <= pl.col("at")) & (pl.col("day") > pl.col("at") - S))
+        queries["sentiment"] = per_pair(  # the answers of each pair's latest day with answers
+            recent.filter(pl.col("day") == pl.col("day").max().over(jkeys)),
             sentiment_points=pl.col("points").mean(),
             sentiment_day=pl.col("day").first(),
             nps_latest=pl.col("score").filter(pl.col("survey") == "nps").mean(),
@@ -426,7 +429,7 @@ def _raw_signals(
     )
     for name in ("use", "feats", "seats"):
         if name in done:
-            out = out.join(done[name], on=keys, how="left")
+            out = out.join(done[name], on=jkeys, how="left")
     out = out.with_columns(
         [
             (pl.col(c).fill_null(0) if c in out.columns else pl.lit(0, pl.Int64)).alias(c)
@@ -434,13 +437,13 @@ def _raw_signals(
         ]
     )
     if "tickets" in done:
-        out = out.join(done["tickets"], on=keys, how="left").with_columns(
+        out = out.join(done["tickets"], on=jkeys, how="left").with_columns(
             pl.col("tickets").fill_null(0)
         )
     else:
         out = out.with_columns(tickets=pl.lit(None, pl.Int64))
     if "sentiment" in done:
-        out = out.join(done["sentiment"], on=keys, how="left")
+        out = out.join(done["sentiment"], on=jkeys, how="left")
     else:
         out = out.with_columns(
             sentiment_points=pl.lit(None, pl.Float64),
