@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
@@ -101,6 +103,13 @@ def _options_key(options: dict[str, Any]):
         return None
 
 
+def _threads(tasks: int) -> int:
+    """Threads for the calculators: ``CSM_THREADS`` or the number of cores (at most 4)."""
+    env = os.environ.get("CSM_THREADS", "").strip()
+    n = int(env) if env.isdigit() else min(os.cpu_count() or 1, 4)
+    return max(1, min(n, tasks))
+
+
 def context(workbook, period: str | Period, segment: str | Segment = "All", options=None):
     """Build the :class:`Context` of a period and segment (period clipped to as-of)."""
     seg = Segment.parse(segment)
@@ -140,6 +149,7 @@ def compute(
     if unknown:
         raise KeyError(f"unknown metric id(s) {sorted(unknown)}; see `csm metrics --list`")
     values: dict[str, Value] = {}
+    runs: list[tuple[Any, list[str], Any]] = []  # (calculator, metrics, cache key)
     for i, calc in enumerate(CALCULATORS):
         todo = [m for m in calc.provides if m in wanted]
         if not todo:
@@ -152,15 +162,26 @@ def compute(
         ckey = None
         if okey is not None:
             ckey = (i, ctx.period.start, ctx.period.end, ctx.segment.label, okey)
+        runs.append((calc, todo, ckey))
+
+    def run(calc, ckey) -> dict[str, Value]:
         if ckey is not None and ckey in cache:
-            out = cache[ckey]
-        else:
-            try:
-                out = calc.fn(ctx)
-            except MissingTableError as exc:
-                out = {m: Value.null(str(exc)) for m in calc.provides}
-            if ckey is not None:
-                cache[ckey] = out
+            return cache[ckey]
+        try:
+            out = calc.fn(ctx)
+        except MissingTableError as exc:
+            out = {m: Value.null(str(exc)) for m in calc.provides}
+        if ckey is not None:
+            cache[ckey] = out
+        return out
+
+    workers = _threads(len(runs))
+    if workers > 1:  # polars releases the GIL: calculators overlap on the cores
+        with ThreadPoolExecutor(workers, thread_name_prefix="csm-compute") as pool:
+            outs = list(pool.map(lambda r: run(r[0], r[2]), runs))
+    else:
+        outs = [run(calc, ckey) for calc, _, ckey in runs]
+    for (_, todo, _), out in zip(runs, outs, strict=True):
         for m in todo:
             values[m] = out.get(m, Value.null("not computed"))
     rows = []

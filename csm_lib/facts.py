@@ -34,11 +34,13 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import threading
 import uuid
 from collections import OrderedDict
 from datetime import date
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 import polars as pl
 
@@ -132,7 +134,25 @@ FACT_SORT = {
     "sessions": ("account_id", "day", "session_id"),
 }
 ROW_GROUP_ROWS = 128 * 1024  # Parquet row groups of the cached facts
-WINDOWS_KEPT = 8  # day windows of the event facts kept in memory (LRU)
+SPANS_KEPT = 6  # month spans of the event facts kept in memory (LRU, see Facts.window)
+
+
+def _month_end(d: date) -> date:
+    nxt = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+    return date.fromordinal(nxt.toordinal() - 1)
+
+
+class _Span(NamedTuple):
+    """Rows of an event fact with ``lo <= day <= hi`` (None: unbounded)."""
+
+    lo: date | None
+    hi: date | None
+    frame: pl.DataFrame
+
+    def covers(self, lo: date | None, hi: date | None) -> bool:
+        low_ok = self.lo is None or (lo is not None and lo >= self.lo)
+        high_ok = self.hi is None or (hi is not None and hi <= self.hi)
+        return low_ok and high_ok
 
 
 def build_feature_first(feature_days: pl.LazyFrame) -> pl.LazyFrame:
@@ -218,6 +238,11 @@ class Facts:
         self.as_of: date = workbook.as_of
         self._prebuilt = prebuilt or {}
         self._cache: OrderedDict = OrderedDict()
+        self._spans: OrderedDict = OrderedDict()
+        # compute() runs calculators in threads: one lock guards the dicts, and one
+        # lock per key makes a second thread wait for a value being built
+        self._lock = threading.RLock()
+        self._key_locks: dict = {}
 
     @classmethod
     def of(cls, workbook) -> Facts:
@@ -323,16 +348,16 @@ class Facts:
         """Event fact ``name`` (``user_days`` restricted to ``qualifying`` event names)."""
         if name in self._prebuilt and not qualifying:
             return self._prebuilt[name]
-        key = ("fact", name, qualifying)
-        if key not in self._cache:
-            events = self.wb.table("events")
-            if qualifying:
-                tag = hashlib.sha1("|".join(qualifying).encode()).hexdigest()[:10]
-                file, build = f"{name}__{tag}", lambda: build_user_days(events, list(qualifying))
-            else:
-                file, build = name, lambda: EVENT_BUILDERS[name](events)
-            self._cache[key] = self._persisted(file, lambda: build().collect(engine="streaming"))
-        return self._cache[key]
+        events = self.wb.table("events")
+        if qualifying:
+            tag = hashlib.sha1("|".join(qualifying).encode()).hexdigest()[:10]
+            file, build = f"{name}__{tag}", lambda: build_user_days(events, list(qualifying))
+        else:
+            file, build = name, lambda: EVENT_BUILDERS[name](events)
+        return self.memo(
+            ("fact", name, qualifying),
+            lambda: self._persisted(file, lambda: build().collect(engine="streaming")),
+        )
 
     def scan(self, name: str) -> pl.LazyFrame:
         """Event fact ``name`` as a LazyFrame (a Parquet scan when cached): for whole-history
@@ -354,32 +379,71 @@ class Facts:
         """Rows of event fact ``name`` with ``lo <= day <= hi`` (open ends: no bound).
 
         The window is one chunk, sorted by account_id and flagged so (see
-        :data:`FACT_SORT`): group-bys by account take polars' sorted fast path. Cached
-        facts are read from Parquet (only the columns' rows of those days are kept). The
-        last :data:`WINDOWS_KEPT` windows are kept. ``qualifying`` (event names) applies
-        to ``user_days`` only, as :meth:`user_days_for`.
+        :data:`FACT_SORT`): group-bys by account take polars' sorted fast path. It is
+        cut from a *span* held in memory: the whole calendar months around the window,
+        read once from the cached Parquet file (or cut from the in-memory fact), so the
+        windows of one period (the period, its trailing 90 days, the last 30 days) cost
+        one read. The last :data:`SPANS_KEPT` spans are kept. ``qualifying`` (event
+        names) applies to ``user_days`` only, as :meth:`user_days_for`.
         """
         names = self._names(qualifying) if name == "user_days" else ()
-        key = ("window", name, names, lo, hi)
-        hit = self._windows.get(key)
-        if hit is not None:
-            self._windows.move_to_end(key)
-            return hit
-        src = self._source(name, names)
-        lf = pl.scan_parquet(src) if isinstance(src, Path) else src.lazy()
-        if lo is not None:
-            lf = lf.filter(pl.col("day") >= lo)
-        if hi is not None:
-            lf = lf.filter(pl.col("day") <= hi)
-        out = lf.collect().rechunk().with_columns(pl.col("account_id").set_sorted())
-        self._windows[key] = out
-        while len(self._windows) > WINDOWS_KEPT:
-            self._windows.popitem(last=False)
-        return out
+        with self._lock:
+            span = next(
+                (sp for k, sp in reversed(self._spans.items())
+                 if k[:2] == (name, names) and sp.covers(lo, hi)),
+                None,
+            )  # fmt: skip
+        if span is None:
+            span = self._span(name, names, lo, hi)
+        cut = []
+        if lo is not None and (span.lo is None or span.lo < lo):
+            cut.append(pl.col("day") >= lo)
+        if hi is not None and (span.hi is None or span.hi > hi):
+            cut.append(pl.col("day") <= hi)
+        return span.frame.filter(*cut) if cut else span.frame
 
-    @cached_property
-    def _windows(self) -> OrderedDict:
-        return OrderedDict()
+    def _span(self, name: str, names: tuple[str, ...], lo: date | None, hi: date | None):
+        slo = None if lo is None else lo.replace(day=1)
+        shi = None if hi is None else _month_end(hi)
+        key = (name, names, slo, shi)
+
+        def read() -> _Span:
+            src = self._source(name, names)
+            lf = pl.scan_parquet(src) if isinstance(src, Path) else src.lazy()
+            if slo is not None:
+                lf = lf.filter(pl.col("day") >= slo)
+            if shi is not None:
+                lf = lf.filter(pl.col("day") <= shi)
+            frame = lf.collect().rechunk().with_columns(pl.col("account_id").set_sorted())
+            return _Span(slo, shi, frame)
+
+        return self._once(self._spans, key, read, SPANS_KEPT)
+
+    def _once(self, store: OrderedDict, key, fn, limit: int | None = None, keep=()):
+        """``store[key]``, built by ``fn()`` once even when threads ask at the same time;
+        beyond ``limit`` entries the oldest whose key[0] is not in ``keep`` is dropped."""
+        with self._lock:
+            if key in store:
+                store.move_to_end(key)
+                return store[key]
+            lock = self._key_locks.setdefault(key, threading.Lock())
+        got = lock.acquire(timeout=120)  # (never a deadlock: at worst it is built twice)
+        try:
+            with self._lock:
+                if key in store:
+                    return store[key]
+            val = fn()
+            with self._lock:
+                store[key] = val
+                if limit is not None and len(store) > limit:
+                    for k in list(store):
+                        if not (isinstance(k, tuple) and k and k[0] in keep):
+                            del store[k]
+                            break
+            return val
+        finally:
+            if got:
+                lock.release()
 
     @property
     def user_days(self) -> pl.DataFrame:
@@ -407,9 +471,8 @@ class Facts:
     @property
     def feature_first(self) -> pl.DataFrame:
         """First day each feature was used by anyone: feature, day (sorted by day)."""
-        key = ("fact", "feature_first", ())
-        if key not in self._cache:
 
+        def get() -> pl.DataFrame:
             def build() -> pl.DataFrame:
                 src = self._source("feature_days")
                 fd = pl.scan_parquet(src) if isinstance(src, Path) else src.lazy()
@@ -419,8 +482,9 @@ class Facts:
                 out = build()
             else:
                 out = self._persisted("feature_first", build)
-            self._cache[key] = pl.read_parquet(out) if isinstance(out, Path) else out
-        return self._cache[key]
+            return pl.read_parquet(out) if isinstance(out, Path) else out
+
+        return self.memo(("fact", "feature_first", ()), get)
 
     # ---- helpers -------------------------------------------------------
     def segment_ids(self, segment) -> pl.Series | None:
@@ -428,23 +492,12 @@ class Facts:
         if segment.is_all:
             return None
         key = ("segment", segment.label)
-        if key not in self._cache:
-            self._cache[key] = segment.apply(self.accounts).get_column("account_id")
-        return self._cache[key]
+        return self.memo(key, lambda: segment.apply(self.accounts).get_column("account_id"))
 
     def memo(self, key, fn):
-        """Cache a small derived result (bounded LRU) under ``key``."""
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        val = fn()
-        self._cache[key] = val
-        if len(self._cache) > 256:
-            for k in list(self._cache):
-                if k[0] not in ("fact", "segment"):
-                    del self._cache[k]
-                    break
-        return val
+        """Cache a small derived result (bounded LRU) under ``key``; thread-safe (a value
+        is built once when several calculators ask for it at the same time)."""
+        return self._once(self._cache, key, fn, 256, keep=("fact", "segment"))
 
 
 def in_segment(frame: pl.DataFrame, ids: pl.Series | None, col: str = "account_id") -> pl.DataFrame:
