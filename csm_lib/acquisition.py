@@ -667,7 +667,7 @@ def contract_values(ctx) -> dict[str, Value]:
     if "subscription_id" not in subs.columns:
         reason = "subscriptions has no subscription_id column"
         return {m: Value.null(reason) for m in ("acv_total", "acv_mean", "tcv_total")}
-    starts = ctx.facts.memo(("contract_starts",), lambda: contract_starts(subs))
+    starts = ctx.facts.derived("contract_starts", lambda: contract_starts(subs))
     term = int(ctx.opt("tcv_default_term_months", 12))
     c = contracts_signed(subs, ctx.period, ctx.account_ids, term, starts=starts)
     n = c.height

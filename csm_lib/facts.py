@@ -214,6 +214,20 @@ def _source_key(workbook) -> str | None:
     return h.hexdigest()[:16]
 
 
+def _code_fingerprint() -> str:
+    """Short hash of the library's source files (derived facts follow the code)."""
+    global _CODE_FP
+    if _CODE_FP is None:
+        h = hashlib.sha1()
+        for p in sorted(Path(__file__).resolve().parent.glob("*.py")):
+            h.update(p.read_bytes())
+        _CODE_FP = h.hexdigest()[:10]
+    return _CODE_FP
+
+
+_CODE_FP: str | None = None
+
+
 def _prune(home: Path) -> None:
     """Drop cache folders of sources that no longer exist (temporary test folders)."""
     for d in home.iterdir():
@@ -358,6 +372,21 @@ class Facts:
             ("fact", name, qualifying),
             lambda: self._persisted(file, lambda: build().collect(engine="streaming")),
         )
+
+    def derived(self, name: str, build) -> pl.DataFrame:
+        """A whole-history frame derived from the tables by ``build()`` (contract starts,
+        the MRR timeline, ...), built once and persisted next to the event facts.
+
+        The file name carries the reporting currency and a fingerprint of the library's
+        code, so a change of either rebuilds it; without a facts cache it stays in memory.
+        """
+        tag = f"{self.wb.reporting_currency}_{_code_fingerprint()}"
+
+        def get() -> pl.DataFrame:
+            out = self._persisted(f"derived__{name}__{tag}", build)
+            return pl.read_parquet(out) if isinstance(out, Path) else out
+
+        return self.memo(("fact", "derived", name), get)
 
     def scan(self, name: str) -> pl.LazyFrame:
         """Event fact ``name`` as a LazyFrame (a Parquet scan when cached): for whole-history

@@ -231,14 +231,25 @@ def _event_names(value: Sequence[str] | str | None) -> list[str] | None:
     return [str(v) for v in value]
 
 
+def _by_account(facts, name: str, build) -> pl.DataFrame:
+    """A derived frame sorted by account_id (flagged: polars groups it without hashing),
+    persisted with the facts when they are cached."""
+    frame = facts.derived(name, build) if hasattr(facts, "derived") else build()
+    return frame.with_columns(pl.col("account_id").set_sorted())
+
+
 def _tickets(facts) -> pl.DataFrame | None:
+    """Tickets as (account_id, day opened), sorted by account."""
     if not facts.has("tickets"):
         return None
-    return _memo(
+    return _by_account(
         facts,
-        ("tickets",),
+        "ticket_days",
         lambda: (
-            facts.table("tickets").select("account_id", day=pl.col("opened_at").dt.date()).collect()
+            facts.table("tickets")
+            .select("account_id", day=pl.col("opened_at").dt.date())
+            .sort("account_id", "day")
+            .collect()
         ),
     )
 
@@ -247,9 +258,9 @@ def _answers(facts) -> pl.DataFrame | None:
     """Sentiment answers: account_id, day, survey, score (raw) and points (1..10)."""
     if not facts.has("surveys"):
         return None
-    return _memo(
+    return _by_account(
         facts,
-        ("answers",),
+        "answers",
         lambda: (
             facts.table("surveys")
             .filter(pl.col("survey").is_in(SENTIMENT_SURVEYS) & pl.col("score").is_not_null())
@@ -260,6 +271,7 @@ def _answers(facts) -> pl.DataFrame | None:
                 score=pl.col("score").cast(pl.Float64),
                 points=_sentiment_expr(pl.col("survey"), pl.col("score")),
             )
+            .sort("account_id", "day", "survey", "score")
             .collect()
         ),
     )
@@ -291,7 +303,8 @@ def mrr_timeline(subs: pl.DataFrame) -> pl.DataFrame:
 
 
 def _timeline(facts) -> pl.DataFrame:
-    return _memo(facts, ("timeline",), lambda: mrr_timeline(facts.subs))
+    """:func:`mrr_timeline` of all subscriptions (sorted by account_id, date)."""
+    return _by_account(facts, "mrr_timeline", lambda: mrr_timeline(facts.subs))
 
 
 def _mrr_on(timeline: pl.DataFrame, pairs: pl.DataFrame, col: str = "at") -> pl.Series:

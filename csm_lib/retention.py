@@ -883,9 +883,8 @@ def calc_renewed_arr(ctx) -> dict[str, Value]:
 @calculator(["renewal_rate", "renewal_win_rate"], inputs=("subscriptions",))
 def calc_renewals(ctx) -> dict[str, Value]:
     facts = ctx.facts
-    terms = facts.memo(
-        ("retention", "contract_terms", facts.as_of),
-        lambda: contract_terms(facts.subs, facts.as_of),
+    terms = facts.derived(
+        f"contract_terms_{facts.as_of}", lambda: contract_terms(facts.subs, facts.as_of)
     )
     return renewal_rates(renewals(facts.subs, ctx.period, ctx.account_ids, terms))
 
