@@ -11,10 +11,19 @@ datetime.date(2025, 12, 31)
 'segment=SMB'
 """
 
-from csm_lib.compute import as_dict, compute, load_registry, to_json_obj
-from csm_lib.data import MissingTableError, Workbook, load
-from csm_lib.periods import Period, PeriodError, Segment, SegmentError
-from csm_lib.registry import SPECS, MetricSpec, Value
+import os
+
+# polars allocates with jemalloc, which by default keeps freed pages for 10 s; a
+# metric run frees large intermediates one after the other, so that retention is
+# most of its peak memory. Returning them after 100 ms costs little time (see
+# bench/README.md). Only effective when csm_lib is imported before polars; an
+# explicit setting of the variable wins.
+os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:100,muzzy_decay_ms:0")
+
+from csm_lib.compute import as_dict, compute, load_registry, to_json_obj  # noqa: E402
+from csm_lib.data import MissingTableError, Workbook, load  # noqa: E402
+from csm_lib.periods import Period, PeriodError, Segment, SegmentError  # noqa: E402
+from csm_lib.registry import SPECS, MetricSpec, Value  # noqa: E402
 
 
 def catalogue() -> dict[str, MetricSpec]:

@@ -467,8 +467,14 @@ for _s in _SPECS:
 
 
 def _surveys(ctx) -> pl.DataFrame:
-    f = ctx.facts
-    return f.memo(("table", "surveys"), lambda: f.table("surveys").collect())
+    """The period's answers (read from the source's store, the period only)."""
+    f, p = ctx.facts, ctx.period
+    return f.memo(
+        ("table", "surveys", p.start, p.end),
+        lambda: (
+            f.table("surveys").filter(pl.col("responded_at").is_between(p.start, p.end)).collect()
+        ),
+    )
 
 
 @calculator(
@@ -502,7 +508,17 @@ def _survey_metrics(ctx) -> dict[str, Value]:
 )  # fmt: skip
 def _ticket_metrics(ctx) -> dict[str, Value]:
     f, p = ctx.facts, ctx.period
-    t = f.memo(("table", "tickets"), lambda: f.table("tickets").collect())
+    t = f.memo(  # the tickets opened or resolved in the period
+        ("table", "tickets", p.start, p.end),
+        lambda: (
+            f.table("tickets")
+            .filter(
+                pl.col("opened_at").dt.date().is_between(p.start, p.end)
+                | pl.col("resolved_at").dt.date().is_between(p.start, p.end)
+            )
+            .collect()
+        ),
+    )
     r = resolved_tickets(t, p, ctx.account_ids)
     opened = ctx.in_segment(t).filter(pl.col("opened_at").dt.date().is_between(p.start, p.end))
     why = "no resolved tickets in the period"
