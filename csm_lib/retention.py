@@ -819,16 +819,25 @@ def account_lifetimes(facts_or_subs, as_of: date, ids: pl.Series | None = None) 
         .select("account_id", "start_date", "end_date")
         .sort("account_id", "start_date", "end_date")
     )
-    reach = pl.col("end_date").cum_max().shift(1).over("account_id")
-    spells = (
-        paid.with_columns(reach=reach)
-        .with_columns(gap=pl.col("reach").is_not_null() & (pl.col("start_date") > pl.col("reach")))
+    # reach: the latest end among the account's earlier rows (null on its first row), a
+    # running max restarted per account without a window function: each account's
+    # days are lifted by (account number x 2^22 days), above every earlier account's
+    first = (pl.col("account_id") != pl.col("account_id").shift(1)).fill_null(True)
+    lift = first.cum_sum().cast(pl.Int64) * (1 << 22)
+    running = (lift + pl.col("end_date").cast(pl.Int64)).cum_max()
+    reach = pl.when(first).then(None).otherwise(running.shift(1) - lift)
+    paid = paid.with_columns(reach=reach.cast(pl.Int32).cast(pl.Date)).with_columns(
+        pl.col("account_id").set_sorted()
+    )
+    gaps = (
+        paid.filter(pl.col("reach").is_not_null() & (pl.col("start_date") > pl.col("reach")))
         .group_by("account_id")
-        .agg(
-            start=pl.col("start_date").min(),
-            first_gap=pl.col("reach").filter(pl.col("gap")).min(),
-            last_end=pl.col("end_date").max(),
-        )
+        .agg(first_gap=pl.col("reach").min())
+    )
+    spells = (
+        paid.group_by("account_id")
+        .agg(start=pl.col("start_date").min(), last_end=pl.col("end_date").max())
+        .join(gaps, on="account_id", how="left")
         .with_columns(end=pl.coalesce("first_gap", "last_end"))
     )
     cutoff = as_of + timedelta(days=1)
