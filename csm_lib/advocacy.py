@@ -534,7 +534,14 @@ def _ticket_metrics(ctx) -> dict[str, Value]:
 @calculator(["referrals_count", "referring_customers_count"], inputs=("leads",))
 def _referral_metrics(ctx) -> dict[str, Value]:
     f = ctx.facts
-    leads = f.memo(("table", "leads"), lambda: f.table("leads").collect())
+    leads = f.memo(  # the leads created in the period
+        ("table", "leads", ctx.period.start, ctx.period.end),
+        lambda: (
+            f.table("leads")
+            .filter(pl.col("created_at").is_between(ctx.period.start, ctx.period.end))
+            .collect()
+        ),
+    )
     r = referrals(leads, ctx.period, ctx.account_ids)
     k = int(r["referred_by"].n_unique()) if r.height else 0
     return {

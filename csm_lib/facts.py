@@ -403,7 +403,12 @@ class Facts:
         return tuple(sorted(set(qualifying))) if qualifying else ()
 
     def window(
-        self, name: str, lo: date | None = None, hi: date | None = None, qualifying=None
+        self,
+        name: str,
+        lo: date | None = None,
+        hi: date | None = None,
+        qualifying=None,
+        accounts: pl.Series | None = None,
     ) -> pl.DataFrame:
         """Rows of event fact ``name`` with ``lo <= day <= hi`` (open ends: no bound).
 
@@ -414,8 +419,20 @@ class Facts:
         windows of one period (the period, its trailing 90 days, the last 30 days) cost
         one read. The last :data:`SPANS_KEPT` spans are kept. ``qualifying`` (event
         names) applies to ``user_days`` only, as :meth:`user_days_for`.
+
+        With ``accounts`` (a few of them, e.g. the accounts renewing in a period) the
+        rows of those accounts are read directly instead, and no span is kept.
         """
         names = self._names(qualifying) if name == "user_days" else ()
+        if accounts is not None:
+            src = self._source(name, names)
+            lf = pl.scan_parquet(src) if isinstance(src, Path) else src.lazy()
+            if lo is not None:
+                lf = lf.filter(pl.col("day") >= lo)
+            if hi is not None:
+                lf = lf.filter(pl.col("day") <= hi)
+            lf = lf.filter(pl.col("account_id").is_in(accounts.implode()))
+            return lf.collect().rechunk().with_columns(pl.col("account_id").set_sorted())
         with self._lock:
             span = next(
                 (sp for k, sp in reversed(self._spans.items())

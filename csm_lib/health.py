@@ -363,6 +363,9 @@ def _raw_signals(
     # grouped by account_id alone (polars' sorted group-by, no hashing).
     one = p["at"].n_unique() == 1
     at_one = pl.lit(hi, pl.Date)
+    # a back-test (several dates: renewals, red flags) scores a few accounts over a long
+    # range: read just their rows instead of holding every account's months
+    few = None if one else p["account_id"].unique()
 
     def joined(lf: pl.LazyFrame) -> pl.LazyFrame:
         if one:
@@ -388,7 +391,10 @@ def _raw_signals(
     queries: dict[str, pl.LazyFrame] = {}
     # usage: active days in the window, active users in its last B days
     queries["use"] = per_pair(
-        sliced(facts.window("user_days", lo, hi, _event_names(active_events)), "user_id"),
+        sliced(
+            facts.window("user_days", lo, hi, _event_names(active_events), accounts=few),
+            "user_id",
+        ),
         active_days=pl.col("day").n_unique().cast(pl.Int64),
         active_users=pl.col("user_id")
         .filter(pl.col("day") >= pl.col("b_start"))
@@ -397,7 +403,7 @@ def _raw_signals(
     )
     # depth: distinct features used in the window
     queries["feats"] = per_pair(
-        sliced(facts.window("feature_days", lo, hi), "feature"),
+        sliced(facts.window("feature_days", lo, hi, accounts=few), "feature"),
         features_used=pl.col("feature").n_unique().cast(pl.Int64),
     )
     # seats live on `at`
