@@ -91,6 +91,56 @@ def movements(subs: pl.DataFrame, period: Period, ids: pl.Series | None = None) 
     """
     s = _ids_filter(_prepared(subs), ids)
     open_d, close_d = period.opening_date, period.closing_date
+    lines = s.get_column("product_line").unique().to_list() if "product_line" in s.columns else []
+    if 0 < len(lines) <= MAX_LINES_PIVOTED:
+        acc = _per_account_pivoted(s, lines, open_d, close_d)
+    else:
+        acc = _per_account_grouped(s, open_d, close_d)
+    acc = acc.with_columns(
+        new_logo=pl.col("first_paid").is_between(period.start, period.end).fill_null(False),
+        change_cents=pl.col("end_cents") - pl.col("start_cents"),
+    ).filter((pl.col("start_cents") > 0) | (pl.col("end_cents") > 0) | pl.col("new_logo"))
+    return _categorised(acc, period)
+
+
+MAX_LINES_PIVOTED = 16  # product lines summed side by side in one pass (more: grouped)
+
+
+def _per_account_pivoted(s: pl.DataFrame, lines: list, open_d: date, close_d: date):
+    """start/end/new-line cents and first paid day per account in one group-by: each
+    product line's open and close MRR become columns (few lines), so the rows are
+    grouped by account alone (the sorted fast path on ``facts.subs``)."""
+    mrr = pl.col("mrr_cents")
+    live_o = (pl.col("start_date") <= open_d) & (pl.col("end_date") > open_d)
+    live_c = (pl.col("start_date") <= close_d) & (pl.col("end_date") > close_d)
+    cols = []
+    for k, line in enumerate(lines):
+        is_line = pl.col("product_line").eq_missing(pl.lit(line, pl.String))
+        cols.append(pl.when(live_o & is_line).then(mrr).otherwise(0).alias(f"_o{k}"))
+        cols.append(pl.when(live_c & is_line).then(mrr).otherwise(0).alias(f"_c{k}"))
+    n = len(lines)
+    per = (
+        s.with_columns(*cols, _paid=pl.when(mrr > 0).then(pl.col("start_date")))
+        .group_by("account_id")
+        .agg(
+            *[pl.col(f"_o{k}").sum() for k in range(n)],
+            *[pl.col(f"_c{k}").sum() for k in range(n)],
+            first_paid=pl.col("_paid").min(),
+        )
+    )
+    return per.select(
+        "account_id",
+        start_cents=pl.sum_horizontal([f"_o{k}" for k in range(n)]),
+        end_cents=pl.sum_horizontal([f"_c{k}" for k in range(n)]),
+        new_line_cents=pl.sum_horizontal(
+            [pl.when(pl.col(f"_o{k}") == 0).then(pl.col(f"_c{k}")).otherwise(0) for k in range(n)]
+        ),
+        first_paid="first_paid",
+    )
+
+
+def _per_account_grouped(s: pl.DataFrame, open_d: date, close_d: date) -> pl.DataFrame:
+    """As :func:`_per_account_pivoted`, grouping by (account, product line) first."""
     lines_open = (
         _live(s, open_d).group_by("account_id", "product_line").agg(o=pl.col("mrr_cents").sum())
     )
@@ -111,15 +161,14 @@ def movements(subs: pl.DataFrame, period: Period, ids: pl.Series | None = None) 
         .group_by("account_id")
         .agg(first_paid=pl.col("start_date").min())
     )
-    acc = per_acct.join(first_paid, on="account_id", how="full", coalesce=True).with_columns(
+    return per_acct.join(first_paid, on="account_id", how="full", coalesce=True).with_columns(
         pl.col("start_cents").fill_null(0),
         pl.col("end_cents").fill_null(0),
         pl.col("new_line_cents").fill_null(0),
     )
-    acc = acc.with_columns(
-        new_logo=pl.col("first_paid").is_between(period.start, period.end).fill_null(False),
-        change_cents=pl.col("end_cents") - pl.col("start_cents"),
-    ).filter((pl.col("start_cents") > 0) | (pl.col("end_cents") > 0) | pl.col("new_logo"))
+
+
+def _categorised(acc: pl.DataFrame, period: Period) -> pl.DataFrame:
     st, en = pl.col("start_cents"), pl.col("end_cents")
     category = (
         pl.when((st == 0) & (en > 0) & (pl.col("first_paid") >= period.start))

@@ -321,3 +321,21 @@ def test_waterfall_months_chain_and_sum_to_the_year(s):
     assert wf["mrr_start"][1:].to_list() == wf["mrr_end"][:-1].to_list()
     year = bridge(movements(s, Period.parse("2024")))
     assert year["mrr_start"] == wf["mrr_start"][0] and year["mrr_end"] == wf["mrr_end"][-1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(histories(), st.sampled_from(PERIODS))
+def test_movements_one_pass_per_line_equals_grouping_by_line(s, label):
+    """movements() sums each product line in its own column (few lines); with more
+    lines than that it groups by (account, line): both give the same rows."""
+    import csm_lib.revenue as rev
+
+    p = Period.parse(label)
+    pivoted = movements(s, p)
+    saved = rev.MAX_LINES_PIVOTED
+    rev.MAX_LINES_PIVOTED = 0  # force the grouped path
+    try:
+        grouped = movements(s, p)
+    finally:
+        rev.MAX_LINES_PIVOTED = saved
+    assert pivoted.equals(grouped)
