@@ -15,7 +15,10 @@ cached for them yet, as a user meets it):
 - ``both``: another period and segment (2025-Q2, region=EMEA).
 
 The facts come from the persistent facts cache (run a notebook once first), so the
-times are the widget's own work. Wall seconds and CPU seconds (user + system, all
+times are the widget's own work. ``--source FOLDER`` runs the notebooks on another
+source (loaded leniently), e.g. the 100,000-account benchmark data::
+
+    uv run python bench/bench_widgets.py --source bench/data/100k 00_overview Wall seconds and CPU seconds (user + system, all
 threads) are printed: on a busy machine CPU seconds are the steadier measure.
 ``--repeat N`` runs each notebook N times in new processes and keeps the fastest.
 ``--display`` also formats every output as a Jupyter kernel does (an IPython shell
@@ -49,8 +52,10 @@ def _cpu() -> float:
     return t.user + t.system
 
 
-def run_one(name: str, display: bool = False) -> dict:
+def run_one(name: str, display: bool = False, source: str = "") -> dict:
     """Execute a notebook's code cells in this process, then time the widget changes."""
+    import csm_lib  # noqa: F401  (before polars: csm_lib tunes its allocator)
+
     if display:
         from IPython.core.interactiveshell import InteractiveShell
 
@@ -64,6 +69,8 @@ def run_one(name: str, display: bool = False) -> dict:
             if cell["cell_type"] != "code" or src.startswith("%"):
                 continue
             exec(compile(src, name, "exec"), ns)
+            if source and "parameters" in cell.get("metadata", {}).get("tags", []):
+                ns.update(source=source, strict=False)
     live = ns["live"]
     out = {"notebook": name}
     for label, period, segment in CHANGES:
@@ -79,10 +86,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("notebooks", nargs="*", default=NOTEBOOKS)
     ap.add_argument("--repeat", type=int, default=1, help="runs per notebook (fastest kept)")
     ap.add_argument("--display", action="store_true", help="format outputs as a kernel does")
+    ap.add_argument("--source", default="", help="source folder (default: the bundled sample)")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # child process: one notebook, JSON out
     args = ap.parse_args(argv)
     if args.one:
-        print(json.dumps(run_one(args.one, args.display)))
+        print(json.dumps(run_one(args.one, args.display, args.source)))
         return
     head = " | ".join(f"{lab} wall s | {lab} CPU s" for lab, _, _ in CHANGES)
     print(f"| notebook | {head} |")
@@ -91,7 +99,9 @@ def main(argv: list[str] | None = None) -> None:
         best: dict | None = None
         for _ in range(args.repeat):
             proc = subprocess.run(
-                [sys.executable, __file__, "--one", name] + (["--display"] if args.display else []),
+                [sys.executable, __file__, "--one", name]
+                + (["--display"] if args.display else [])
+                + (["--source", str(Path(args.source).resolve())] if args.source else []),
                 capture_output=True, text=True, check=True, cwd=ROOT,
             )  # fmt: skip
             r = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -134,7 +134,9 @@ FACT_SORT = {
     "sessions": ("account_id", "day", "session_id"),
 }
 ROW_GROUP_ROWS = 128 * 1024  # Parquet row groups of the cached facts
-SPANS_KEPT = 6  # month spans of the event facts kept in memory (LRU, see Facts.window)
+# month spans of the event facts kept in memory (least recently used dropped first, see
+# Facts.window): at most this many MB of them (CSM_SPAN_MEMORY_MB), and always the newest
+SPAN_MEMORY_MB = 768
 
 
 def _month_end(d: date) -> date:
@@ -417,7 +419,8 @@ class Facts:
         cut from a *span* held in memory: the whole calendar months around the window,
         read once from the cached Parquet file (or cut from the in-memory fact), so the
         windows of one period (the period, its trailing 90 days, the last 30 days) cost
-        one read. The last :data:`SPANS_KEPT` spans are kept. ``qualifying`` (event
+        one read. Spans are kept up to :data:`SPAN_MEMORY_MB` (the trend charts' quarters
+        then cost no read when the segment changes). ``qualifying`` (event
         names) applies to ``user_days`` only, as :meth:`user_days_for`.
 
         With ``accounts`` (a few of them, e.g. the accounts renewing in a period) the
@@ -463,7 +466,19 @@ class Facts:
             frame = lf.collect().rechunk().with_columns(pl.col("account_id").set_sorted())
             return _Span(slo, shi, frame)
 
-        return self._once(self._spans, key, read, SPANS_KEPT)
+        sp = self._once(self._spans, key, read)
+        env = os.environ.get("CSM_SPAN_MEMORY_MB", "").strip()
+        budget = (int(env) if env.isdigit() else SPAN_MEMORY_MB) * 1_000_000
+        with self._lock:
+            sizes = {k: s.frame.estimated_size() for k, s in self._spans.items()}
+            total = sum(sizes.values())
+            for k in list(self._spans):
+                if total <= budget or len(self._spans) <= 1:
+                    break
+                if k != key:
+                    del self._spans[k]
+                    total -= sizes[k]
+        return sp
 
     def _once(self, store: OrderedDict, key, fn, limit: int | None = None, keep=()):
         """``store[key]``, built by ``fn()`` once even when threads ask at the same time;
