@@ -1,0 +1,184 @@
+"""The speed machinery gives the same answers as the plain path.
+
+- the validated-table store (csm_lib.store): a second load reads it back with the
+  same tables, report and quarantine files; changed files are validated again;
+- Facts.window (spans, account filter) equals a filter of the whole fact and is
+  really sorted by account (the flag polars trusts);
+- derived facts persist and follow the reporting currency;
+- compute on a thread pool equals compute on one thread.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+
+import polars as pl
+import pytest
+
+from csm_lib import compute, load, store
+from csm_lib import data as data_mod
+from csm_lib.facts import Facts
+from csm_lib.sample import sample_path
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CSM_FACTS_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def lenient_source(write_tables):
+    """Two accounts, one subscription row that breaks a rule (negative MRR)."""
+    return write_tables(
+        {
+            "accounts": [{"account_id": "A1"}, {"account_id": "A2"}],
+            "subscriptions": [
+                {"subscription_id": "S1", "account_id": "A1", "start_date": "2025-01-01",
+                 "mrr": 100},
+                {"subscription_id": "S2", "account_id": "A2", "start_date": "2025-02-01",
+                 "mrr": -5},
+            ],
+        }
+    )  # fmt: skip
+
+
+def _no_validation(monkeypatch):
+    def boom(*_a, **_k):
+        raise AssertionError("the source was validated again")
+
+    monkeypatch.setattr(data_mod, "_run", boom)
+
+
+def test_a_second_load_reads_the_store_with_the_same_tables_report_and_quarantine(
+    cache, lenient_source, tmp_path, monkeypatch
+):
+    first = load(lenient_source, strict=False, quarantine_dir=tmp_path / "q1")
+    folder = store.store_dir(lenient_source, strict=False)
+    assert folder is not None and (folder / "meta.json").is_file()
+    with monkeypatch.context() as m:
+        _no_validation(m)
+        again = load(lenient_source, strict=False, quarantine_dir=tmp_path / "q2")
+    assert again.quarantined == first.quarantined == {"subscriptions/min": 1}
+    assert again.as_of == first.as_of == date(2025, 1, 1)  # (of the rows that loaded)
+    assert [i.line() for i in again.report.issues] == [i.line() for i in first.report.issues]
+    for name in first.tables:
+        assert again.table(name).collect().equals(first.table(name).collect()), name
+    q1 = pl.read_parquet(tmp_path / "q1" / "subscriptions.parquet")
+    q2 = pl.read_parquet(tmp_path / "q2" / "subscriptions.parquet")
+    assert q1.equals(q2) and q2["subscription_id"].to_list() == ["S2"]
+    assert again.report.quarantine_files["subscriptions"].endswith("q2/subscriptions.parquet")
+    # an as_of given at load time still wins over the stored one
+    with monkeypatch.context() as m:
+        _no_validation(m)
+        assert load(lenient_source, as_of=date(2025, 1, 15), strict=False).as_of == date(
+            2025, 1, 15
+        )
+
+
+def test_strict_and_lenient_loads_are_stored_apart_and_failures_never(
+    cache, lenient_source, monkeypatch
+):
+    with pytest.raises(data_mod.ValidationError):
+        load(lenient_source)  # strict: the negative MRR stops it
+    assert store.store_dir(lenient_source, strict=True) != store.store_dir(
+        lenient_source, strict=False
+    )
+    assert not (store.store_dir(lenient_source, strict=True) / "meta.json").exists()
+    with pytest.raises(data_mod.ValidationError):
+        load(lenient_source)  # still validated (and still failing) every time
+
+
+def test_changed_files_are_validated_again(cache, lenient_source, monkeypatch):
+    load(lenient_source, strict=False)
+    before = store.store_dir(lenient_source, strict=False)
+    data_mod.table_frame("accounts", [{"account_id": "A1"}, {"account_id": "A2"},
+                                      {"account_id": "A3"}]).write_parquet(
+        lenient_source / "accounts.parquet"
+    )  # fmt: skip
+    after = store.store_dir(lenient_source, strict=False)
+    assert after != before
+    wb = load(lenient_source, strict=False)
+    assert wb.table("accounts").collect().height == 3
+    assert not before.exists()  # the store of the old files is replaced
+
+
+def test_the_store_can_be_switched_off(lenient_source, monkeypatch):
+    monkeypatch.setenv("CSM_FACTS_CACHE", "off")
+    assert store.store_dir(lenient_source) is None
+    assert load(lenient_source, strict=False).quarantined == {"subscriptions/min": 1}
+
+
+@pytest.fixture(scope="module")
+def sample_copy(tmp_path_factory):
+    """The bundled sample in a folder of its own (its own store and facts cache)."""
+    dst = tmp_path_factory.mktemp("sample") / "src"
+    shutil.copytree(sample_path(), dst)
+    return dst
+
+
+def test_windows_equal_a_filter_of_the_whole_fact_and_are_sorted(sample_copy, tmp_path):
+    wb = load(sample_copy)
+    f = wb.facts
+    cases = [("user_days", date(2025, 10, 1), date(2025, 12, 31)),
+             ("feature_days", date(2025, 10, 3), date(2025, 12, 31)),
+             ("sessions", date(2025, 7, 15), date(2025, 8, 2)),
+             ("user_days", None, date(2024, 3, 31))]  # fmt: skip
+    for name, lo, hi in cases:
+        whole = getattr(f, name)
+        want = whole.filter(
+            (pl.col("day") >= (lo or date.min)) & (pl.col("day") <= (hi or date.max))
+        )
+        got = f.window(name, lo, hi)
+        assert got.equals(want), (name, lo, hi)
+        assert got["account_id"].is_sorted(), name  # the flag polars relies on is true
+        assert got["account_id"].flags["SORTED_ASC"]
+        ids = got["account_id"].unique().sort().head(5)
+        few = f.window(name, lo, hi, accounts=ids)
+        assert few.equals(want.filter(pl.col("account_id").is_in(ids.implode()))), name
+    # the same windows from facts held in memory (no cache) are equal too
+    mem = Facts(data_mod.Workbook(dict(wb.tables), wb.as_of))
+    assert mem.cache_dir is None
+    for name, lo, hi in cases:
+        assert mem.window(name, lo, hi).equals(f.window(name, lo, hi)), name
+
+
+def test_spans_are_kept_within_their_memory_budget(sample_copy, monkeypatch):
+    f = load(sample_copy).facts
+    monkeypatch.setenv("CSM_SPAN_MEMORY_MB", "0")  # keep only the newest span
+    f.window("user_days", date(2025, 10, 1), date(2025, 12, 31))
+    f.window("user_days", date(2025, 7, 1), date(2025, 9, 30))
+    assert len(f._spans) == 1
+    monkeypatch.setenv("CSM_SPAN_MEMORY_MB", "10000")
+    f.window("user_days", date(2025, 4, 1), date(2025, 6, 30))
+    f.window("feature_days", date(2025, 4, 1), date(2025, 6, 30))
+    assert len(f._spans) == 3
+
+
+def test_derived_facts_persist_and_follow_the_reporting_currency(sample_copy):
+    from csm_lib.health import _timeline, mrr_timeline
+
+    wb = load(sample_copy)
+    tl = _timeline(wb.facts)
+    assert tl.equals(mrr_timeline(wb.facts.subs))
+    files = sorted(p.name for p in wb.facts.cache_dir.glob("derived__mrr_timeline__USD_*"))
+    assert len(files) == 1
+    again = load(sample_copy)  # a new process would read the file back
+    assert _timeline(again.facts).equals(tl)
+    eur = load(sample_copy, reporting_currency="EUR", strict=False)  # (USD rows lack a rate)
+    assert not _timeline(eur.facts).equals(tl)  # amounts in another currency
+    assert list(eur.facts.cache_dir.glob("derived__mrr_timeline__EUR_*"))
+
+
+def test_compute_on_threads_equals_compute_on_one_thread(sample_copy, monkeypatch):
+    results = []
+    for threads in ("1", "4"):
+        monkeypatch.setenv("CSM_THREADS", threads)
+        wb = load(sample_copy)
+        results.append(
+            [compute(wb, p, s) for p, s in (("2025-Q4", "All"), ("2025-Q3", "segment=SMB"))]
+        )
+    for one, many in zip(*results, strict=True):
+        assert one.equals(many)
+        assert one["value"].null_count() < one.height
