@@ -260,7 +260,8 @@ def onboarding_status(
     )
     known = onboarding if as_of is None else onboarding.filter(pl.col("reached_at") <= as_of)
     ms = (
-        known.filter(pl.col("milestone").is_in(req))
+        known.filter(pl.col("account_id").is_in(cohort["account_id"].implode()))  # (the few)
+        .filter(pl.col("milestone").is_in(req))
         .group_by("account_id", "milestone")
         .agg(at=pl.col("reached_at").min())
         .group_by("account_id")
@@ -316,11 +317,14 @@ def time_to_value(
     out, so recent cohorts look faster). Value reached before the first paid
     day counts as 0 days. Columns: account_id, first_paid, first_value, days.
     """
-    fv = (
-        onboarding.filter(pl.col("milestone") == "first_value")
-        .group_by("account_id")
-        .agg(first_value=pl.col("reached_at").min())
-    )
+    fv = onboarding.filter(pl.col("milestone") == "first_value")
+    if cohort == "paid_in_period":  # only the period's new accounts can qualify
+        new = first_paid.filter(pl.col("first_paid").is_between(period.start, period.end))
+        fv = fv.filter(pl.col("account_id").is_in(new["account_id"].implode()))
+    elif cohort == "value_in_period":  # accounts with a first_value row in the period
+        seen = fv.filter(pl.col("reached_at").is_between(period.start, period.end))
+        fv = fv.filter(pl.col("account_id").is_in(seen["account_id"].unique().implode()))
+    fv = fv.group_by("account_id").agg(first_value=pl.col("reached_at").min())
     t = in_segment(first_paid, ids).join(fv, on="account_id", how="inner")
     if cohort == "paid_in_period":
         t = t.filter(pl.col("first_paid").is_between(period.start, period.end))
