@@ -144,6 +144,10 @@ def _month_end(d: date) -> date:
     return date.fromordinal(nxt.toordinal() - 1)
 
 
+# columns a day window leaves out (no period metric reads them; the whole fact has them)
+WINDOW_DROPS = {"sessions": ("session_id",)}
+
+
 class _Span(NamedTuple):
     """Rows of an event fact with ``lo <= day <= hi`` (None: unbounded)."""
 
@@ -423,6 +427,7 @@ class Facts:
         then cost no read when the segment changes). ``qualifying`` (event
         names) applies to ``user_days`` only, as :meth:`user_days_for`.
 
+        Windows of ``sessions`` leave out ``session_id`` (:data:`WINDOW_DROPS`).
         With ``accounts`` (a few of them, e.g. the accounts renewing in a period) the
         rows of those accounts are read directly instead, and no span is kept.
         """
@@ -430,6 +435,7 @@ class Facts:
         if accounts is not None:
             src = self._source(name, names)
             lf = pl.scan_parquet(src) if isinstance(src, Path) else src.lazy()
+            lf = lf.drop(WINDOW_DROPS.get(name, ()))
             if lo is not None:
                 lf = lf.filter(pl.col("day") >= lo)
             if hi is not None:
@@ -458,7 +464,12 @@ class Facts:
 
         def read() -> _Span:
             src = self._source(name, names)
-            lf = pl.scan_parquet(src) if isinstance(src, Path) else src.lazy()
+            lf = (
+                pl.scan_parquet(src, parallel="prefiltered")
+                if isinstance(src, Path)
+                else src.lazy()
+            )
+            lf = lf.drop(WINDOW_DROPS.get(name, ()))
             if slo is not None:
                 lf = lf.filter(pl.col("day") >= slo)
             if shi is not None:
