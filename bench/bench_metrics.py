@@ -37,6 +37,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -50,6 +51,7 @@ SIZES = {
     "1m": (1_000_000, 100_000_000),
 }
 SEED = 42
+PERIOD_CHANGE_TARGET = {"100k": 0.5}  # size -> seconds for a period change, from the issue
 TARGETS = {  # size -> (all metrics of a quarter: seconds, peak GiB), from the issue
     "100k": (3.0, 1.0),
     "1m": (15.0, 4.0),
@@ -206,6 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="2k,100k,1m", help="comma list of " + ",".join(SIZES))
     ap.add_argument("--reuse", action="store_true", help="reuse cached data in bench/data/")
     ap.add_argument("--runs", default="cold,warm", help="cold (build facts), warm (facts cache)")
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="warm runs per size (each a new process; the "
+        "targets are judged on their median, as a shared machine's speed varies)",
+    )  # fmt: skip
     ap.add_argument("--json", type=Path, help="also write the rows as JSON here")
     ap.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -217,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         ap.error(f"unknown size(s) {bad}; choose from {list(SIZES)}")
     runs = [r.strip() for r in args.runs.split(",") if r.strip()]
+    runs = [r for lab in runs for r in ([lab] if lab != "warm" else ["warm"] * max(args.repeat, 1))]
     all_rows: list[dict] = []
     for size in sizes:
         source = dataset(size, args.reuse)
@@ -239,13 +246,34 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(table(all_rows))
     for size, (secs, gib) in TARGETS.items():
-        first = [r for r in all_rows if r["size"] == size and r["step"] == "all metrics Q4"]
-        for r in first:
-            ok = r["wall_s"] < secs and r["peak_rss"] / 2**30 < gib
+        for run in dict.fromkeys(runs):
+            first = [
+                r for r in all_rows
+                if r["size"] == size and r["run"] == run and r["step"] == "all metrics Q4"
+            ]  # fmt: skip
+            if not first:
+                continue
+            wall = statistics.median(r["wall_s"] for r in first)
+            peak = statistics.median(r["peak_rss"] for r in first) / 2**30
+            ok = wall < secs and peak < gib
             print(
                 f"target {size} all metrics of a quarter < {secs:g} s and < {gib:g} GiB "
-                f"({r['run']}): {'met' if ok else 'NOT met'}"
+                f"({run}, median of {len(first)}: {wall:.2f} s, {peak:.2f} GiB): "
+                f"{'met' if ok else 'NOT met'}"
             )
+    for size, secs in PERIOD_CHANGE_TARGET.items():
+        for run in dict.fromkeys(runs):
+            rows = [
+                r["wall_s"] for r in all_rows
+                if r["size"] == size and r["run"] == run and r["step"] == "period change Q3"
+            ]  # fmt: skip
+            if rows:
+                wall = statistics.median(rows)
+                print(
+                    f"target {size} period change (all metrics of another quarter) < {secs:g} s "
+                    f"({run}, median of {len(rows)}: {wall:.2f} s): "
+                    f"{'met' if wall < secs else 'NOT met'}"
+                )
     if args.json:
         args.json.write_text(json.dumps(all_rows, indent=1))
     return 0
