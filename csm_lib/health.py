@@ -332,31 +332,34 @@ def _raw_signals(
     lookback_days: int,
     sentiment_days: int,
     active_events: Sequence[str] | str | None = None,
+    distinct: bool = False,
 ) -> pl.DataFrame:
     """Raw signals for every (account_id, at) pair, in one parallel pass over the facts.
 
     Each fact is sliced to the dates the pairs need (the facts are sorted by
     day), joined to the pairs by account and filtered to each pair's window,
     then aggregated per pair; the lazy queries run together (``collect_all``).
+    Other columns of ``pairs`` are carried along; ``distinct`` says the pairs are
+    already distinct (they are made so otherwise). Rows keep the pairs' order.
     """
     if lookback_days < 1:
         raise ValueError("lookback_days must be >= 1")
     L = int(lookback_days)
     B = min(30, L)
     keys = ["account_id", "at"]
-    p = (
-        pairs.select("account_id", pl.col("at").cast(pl.Date))
-        .unique()
-        .with_columns(
-            win_start=pl.col("at") - timedelta(days=L - 1),
-            b_start=pl.col("at") - timedelta(days=B - 1),
-        )
+    carry = [c for c in pairs.columns if c not in ("account_id", "at")]
+    p = pairs.select("account_id", pl.col("at").cast(pl.Date), *carry)
+    if not distinct:
+        p = p.unique(["account_id", "at"], maintain_order=True)
+    p = p.with_columns(
+        win_start=pl.col("at") - timedelta(days=L - 1),
+        b_start=pl.col("at") - timedelta(days=B - 1),
     )
     if p.height == 0:
         return p
     lo, hi = p["win_start"].min(), p["at"].max()
     ids = p["account_id"].unique().implode()
-    win = p.lazy()
+    win = p.select("account_id", "at", "win_start", "b_start").lazy()
     in_window = pl.col("day").is_between(pl.col("win_start"), pl.col("at"))
     # One date for every pair (a score table, not a back-test): every pair's window is
     # [lo, hi], so no join with the pairs is needed and the account-sorted facts are
@@ -443,7 +446,7 @@ def _raw_signals(
     # exposure: paying days inside the window (at least B, at most L)
     fp = facts.first_paid.select("account_id", "first_paid")
     since = pl.max_horizontal("win_start", pl.col("first_paid").fill_null(pl.col("win_start")))
-    out = p.join(fp, on="account_id", how="left").with_columns(
+    out = p.join(fp, on="account_id", how="left", maintain_order="left").with_columns(
         exposure=((pl.col("at") - since).dt.total_days() + 1).clip(B, L).cast(pl.Float64),
         features_available=pl.Series(
             _feature_first_seen(facts).search_sorted(p["at"], side="right"), dtype=pl.Int64
@@ -451,7 +454,7 @@ def _raw_signals(
     )
     for name in ("use", "feats", "seats"):
         if name in done:
-            out = out.join(done[name], on=jkeys, how="left")
+            out = out.join(done[name], on=jkeys, how="left", maintain_order="left")
     out = out.with_columns(
         [
             (pl.col(c).fill_null(0) if c in out.columns else pl.lit(0, pl.Int64)).alias(c)
@@ -459,13 +462,13 @@ def _raw_signals(
         ]
     )
     if "tickets" in done:
-        out = out.join(done["tickets"], on=jkeys, how="left").with_columns(
+        out = out.join(done["tickets"], on=jkeys, how="left", maintain_order="left").with_columns(
             pl.col("tickets").fill_null(0)
         )
     else:
         out = out.with_columns(tickets=pl.lit(None, pl.Int64))
     if "sentiment" in done:
-        out = out.join(done["sentiment"], on=jkeys, how="left")
+        out = out.join(done["sentiment"], on=jkeys, how="left", maintain_order="left")
     else:
         out = out.with_columns(
             sentiment_points=pl.lit(None, pl.Float64),
@@ -522,13 +525,16 @@ def _score_signals(
     return out.with_columns(band=_band_expr(pl.col("score"), bd))
 
 
-def _score_pairs(facts, pairs: pl.DataFrame, opts: dict[str, Any]) -> pl.DataFrame:
+def _score_pairs(
+    facts, pairs: pl.DataFrame, opts: dict[str, Any], distinct: bool = False
+) -> pl.DataFrame:
     raw = _raw_signals(
         facts,
         pairs,
         opts.get("lookback_days", 90),
         opts.get("sentiment_days", 365),
         opts.get("active_events"),
+        distinct,
     )
     if raw.height == 0:
         return _empty_scores(detail=True).with_columns(at=pl.lit(None, pl.Date))
@@ -600,15 +606,14 @@ def health_scores(
     active = mrr_cents_at(facts.subs, at, ids).filter(pl.col("cents") > 0)
     if active.height == 0:
         return _empty_scores(detail)
-    pairs = active.select("account_id", at=pl.lit(at, pl.Date))
+    # one row per account (a group-by), sorted by account: the scores keep that order
+    pairs = active.select("account_id", at=pl.lit(at, pl.Date), mrr=pl.col("cents") / 100)
     opts = dict(
         weights=weights, lookback_days=lookback_days, bands=bands, thresholds=thresholds,
         support_basis=support_basis, sentiment_days=sentiment_days, active_events=active_events,
     )  # fmt: skip
-    sc = _score_pairs(facts, pairs, opts).join(
-        active.select("account_id", mrr=pl.col("cents") / 100), on="account_id"
-    )
-    return sc.select(_OUT + (_DETAIL if detail else [])).sort("account_id")
+    sc = _score_pairs(facts, pairs, opts, distinct=True)
+    return sc.select(_OUT + (_DETAIL if detail else []))
 
 
 def health_scores_many(
