@@ -443,16 +443,14 @@ def usage_by_account_from(
         .agg(users_30d=pl.col("user_id").n_unique().cast(pl.Int64))
     )
     seats = seats_at(subs, period.closing_date, ids)
-    base = pl.concat(
-        [a.select("account_id"), customers.to_frame("account_id")], how="vertical"
-    ).unique()
-    out = (
-        base.join(a, on="account_id", how="left")
-        .join(f, on="account_id", how="left")
-        .join(s, on="account_id", how="left")
-        .join(u30, on="account_id", how="left")
-        .join(seats, on="account_id", how="left")
+    base = (
+        pl.concat([a.select("account_id"), customers.to_frame("account_id")], how="vertical")
+        .unique()
+        .sort("account_id")
     )
+    out = base  # (the joins keep base's order: the result is sorted by account)
+    for part in (a, f, s, u30, seats):
+        out = out.join(part, on="account_id", how="left", maintain_order="left")
     zero = ["active_days", "active_users", "events", "features_used", "sessions", "users_30d"]
     out = out.with_columns([pl.col(c).fill_null(0) for c in zero]).with_columns(
         customer=pl.col("account_id").is_in(customers.implode()),
@@ -463,7 +461,7 @@ def usage_by_account_from(
     return out.select(
         "account_id", "customer", "active_days", "active_users", "features_used", "events",
         "sessions", "users_30d", "seats", "license_utilisation",
-    ).sort("account_id")  # fmt: skip
+    )  # fmt: skip
 
 
 def usage_by_account(
