@@ -88,7 +88,14 @@ def save(
     data_as_of: date | None,
     quarantined: dict[str, pl.DataFrame],
 ) -> bool:
-    """Write a successful load to ``folder`` (atomically); False when it cannot be stored."""
+    """Write a successful load to ``folder`` (atomically); False when it cannot be stored.
+
+    Safe with several processes loading the same files at once (parallel notebook
+    kernels): the first complete copy wins and is never removed while its key is
+    current; readers of it keep their files.
+    """
+    if (folder / "meta.json").is_file():
+        return True  # another process stored the same load meanwhile
     tmp = folder.parent / f".{folder.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
     try:
         tmp.mkdir(parents=True)
@@ -109,10 +116,14 @@ def save(
             "report": report,
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        try:
+            os.replace(tmp, folder)  # fails when another process got there first: keep its copy
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return (folder / "meta.json").is_file()
         for old in folder.parent.iterdir():  # stores of older files of this source
-            if old.is_dir() and not old.name.startswith("."):
+            if old.is_dir() and not old.name.startswith(".") and old.name != folder.name:
                 shutil.rmtree(old, ignore_errors=True)
-        os.replace(tmp, folder)
         return True
     except (OSError, pl.exceptions.PolarsError, ValueError, TypeError):
         shutil.rmtree(tmp, ignore_errors=True)

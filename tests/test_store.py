@@ -182,3 +182,18 @@ def test_compute_on_threads_equals_compute_on_one_thread(sample_copy, monkeypatc
     for one, many in zip(*results, strict=True):
         assert one.equals(many)
         assert one["value"].null_count() < one.height
+
+
+def test_a_second_writer_of_the_same_load_keeps_the_first_copy(cache, lenient_source):
+    """Parallel kernels load the same files at once: whoever stores second must not
+    remove the copy the first one's lazy tables read from."""
+    wb = load(lenient_source, strict=False)
+    folder = store.store_dir(lenient_source, strict=False)
+    meta = (folder / "meta.json").stat().st_mtime_ns
+    tables = {n: wb.table(n) for n in wb.tables}
+    assert store.save(folder, tables, frozenset(), wb.report.to_dict(), wb.as_of, {})
+    assert (folder / "meta.json").stat().st_mtime_ns == meta
+    # a writer that got past the check races os.replace: it loses and cleans up
+    tmp_left = [p for p in folder.parent.iterdir() if p.name.startswith(".")]
+    assert tmp_left == []
+    assert load(lenient_source, strict=False).table("subscriptions").collect().height == 1
