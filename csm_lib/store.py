@@ -16,8 +16,9 @@ and reporting currency reads the store instead: the tables come back as lazy
 Parquet scans, so loading takes a fraction of a second and holds no table in
 memory until a metric asks for it. The report, the quarantine files and the
 values are those of the first load. Change a file and the key changes (the
-store of the old files is replaced); a new version of the library or of polars
-changes it too.
+newest :data:`KEEP_STORES` stores of a source are kept, so strict and lenient
+loads, or a process still reading the old files, keep theirs); a new version of
+the library or of polars changes it too.
 
 The store lives next to the facts cache (``~/.cache/csm/facts/<source>/validated/``)
 and follows the same switch: ``CSM_FACTS_CACHE=off`` disables both.
@@ -44,6 +45,7 @@ STORE_VERSION = "1"  # bump when what is stored changes
 _HERE = Path(__file__).resolve().parent
 _CODE = ("contract.py", "data.py", "store.py")  # the code that decides what is stored
 STORE_FOLDER = "validated"
+KEEP_STORES = 4  # stores kept per source folder (newest first)
 
 
 def _code_hash() -> str:
@@ -121,9 +123,15 @@ def save(
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
             return (folder / "meta.json").is_file()
-        for old in folder.parent.iterdir():  # stores of older files of this source
-            if old.is_dir() and not old.name.startswith(".") and old.name != folder.name:
-                shutil.rmtree(old, ignore_errors=True)
+        # keep the newest few stores of this source (a strict and a lenient load, other
+        # reporting currencies, live readers of the previous files); drop the rest
+        others = [
+            d for d in folder.parent.iterdir()
+            if d.is_dir() and not d.name.startswith(".") and d.name != folder.name
+        ]  # fmt: skip
+        others.sort(key=lambda d: d.stat().st_mtime, reverse=True)
+        for old in others[KEEP_STORES - 1 :]:
+            shutil.rmtree(old, ignore_errors=True)
         return True
     except (OSError, pl.exceptions.PolarsError, ValueError, TypeError):
         shutil.rmtree(tmp, ignore_errors=True)

@@ -101,7 +101,13 @@ def test_changed_files_are_validated_again(cache, lenient_source, monkeypatch):
     assert after != before
     wb = load(lenient_source, strict=False)
     assert wb.table("accounts").collect().height == 3
-    assert not before.exists()  # the store of the old files is replaced
+    assert before.exists() and after.exists()  # a reader of the old files keeps them
+    for n in range(store.KEEP_STORES + 1):  # ... but only the newest few are kept
+        data_mod.table_frame("accounts", [{"account_id": f"A{i}"} for i in range(1, n + 4)]
+                             ).write_parquet(lenient_source / "accounts.parquet")  # fmt: skip
+        load(lenient_source, strict=False)
+    kept = [d for d in after.parent.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    assert len(kept) == store.KEEP_STORES and not before.exists()
 
 
 def test_the_store_can_be_switched_off(lenient_source, monkeypatch):
