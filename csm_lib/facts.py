@@ -17,6 +17,12 @@ Facts (materialised on first use, then cached on the :class:`Facts` object):
 - ``sessions``: one row per session_id: account_id, user_id, day (of its first event),
   ``start`` and ``duration_s``.
 
+Every event fact is sorted by account, then day (:data:`FACT_SORT`); metrics read
+a period through :meth:`Facts.window`, cut from month spans held in memory and
+flagged as sorted by account (polars then groups by account without hashing).
+Whole-history frames derived from the tables (contract starts, the MRR timeline,
+...) come from :meth:`Facts.derived`, built once and persisted like the facts.
+
 Event facts are the only expensive step (a scan and a group-by of every event).
 When the workbook comes from a folder, each event fact is also persisted as Parquet
 in a cache keyed by the source files' names, sizes and modification times and the
