@@ -400,11 +400,25 @@ class Facts:
 
         return self.memo(("fact", "derived", name), get)
 
-    def scan(self, name: str) -> pl.LazyFrame:
+    def scan(self, name: str, qualifying: tuple[str, ...] = ()) -> pl.LazyFrame:
         """Event fact ``name`` as a LazyFrame (a Parquet scan when cached): for whole-history
         queries that reduce it, so the fact need not be held in memory."""
-        src = self._source(name)
-        return pl.scan_parquet(src) if isinstance(src, Path) else src.lazy()
+        src = self._source(name, qualifying)
+        return pl.scan_parquet(src, parallel="prefiltered") if isinstance(src, Path) else src.lazy()
+
+    def _read_days(
+        self, name: str, names: tuple[str, ...], lo: date | None, hi: date | None, *where
+    ) -> pl.DataFrame:
+        """Rows of a fact with ``lo <= day <= hi`` (and ``where``), without the
+        :data:`WINDOW_DROPS` columns, as one chunk flagged sorted by account_id."""
+        lf = self.scan(name, names).drop(WINDOW_DROPS.get(name, ()))
+        if lo is not None:
+            lf = lf.filter(pl.col("day") >= lo)
+        if hi is not None:
+            lf = lf.filter(pl.col("day") <= hi)
+        if where:
+            lf = lf.filter(*where)
+        return lf.collect().rechunk().with_columns(pl.col("account_id").set_sorted())
 
     def _event_fact(self, name: str, qualifying: tuple[str, ...] = ()) -> pl.DataFrame:
         src = self._source(name, qualifying)
@@ -439,15 +453,9 @@ class Facts:
         """
         names = self._names(qualifying) if name == "user_days" else ()
         if accounts is not None:
-            src = self._source(name, names)
-            lf = pl.scan_parquet(src) if isinstance(src, Path) else src.lazy()
-            lf = lf.drop(WINDOW_DROPS.get(name, ()))
-            if lo is not None:
-                lf = lf.filter(pl.col("day") >= lo)
-            if hi is not None:
-                lf = lf.filter(pl.col("day") <= hi)
-            lf = lf.filter(pl.col("account_id").is_in(accounts.implode()))
-            return lf.collect().rechunk().with_columns(pl.col("account_id").set_sorted())
+            return self._read_days(
+                name, names, lo, hi, pl.col("account_id").is_in(accounts.implode())
+            )
         with self._lock:
             span = next(
                 (sp for k, sp in reversed(self._spans.items())
@@ -468,22 +476,9 @@ class Facts:
         shi = None if hi is None else _month_end(hi)
         key = (name, names, slo, shi)
 
-        def read() -> _Span:
-            src = self._source(name, names)
-            lf = (
-                pl.scan_parquet(src, parallel="prefiltered")
-                if isinstance(src, Path)
-                else src.lazy()
-            )
-            lf = lf.drop(WINDOW_DROPS.get(name, ()))
-            if slo is not None:
-                lf = lf.filter(pl.col("day") >= slo)
-            if shi is not None:
-                lf = lf.filter(pl.col("day") <= shi)
-            frame = lf.collect().rechunk().with_columns(pl.col("account_id").set_sorted())
-            return _Span(slo, shi, frame)
-
-        sp = self._once(self._spans, key, read)
+        sp = self._once(
+            self._spans, key, lambda: _Span(slo, shi, self._read_days(name, names, slo, shi))
+        )
         env = os.environ.get("CSM_SPAN_MEMORY_MB", "").strip()
         budget = (int(env) if env.isdigit() else SPAN_MEMORY_MB) * 1_000_000
         with self._lock:
@@ -552,9 +547,8 @@ class Facts:
 
         def get() -> pl.DataFrame:
             def build() -> pl.DataFrame:
-                src = self._source("feature_days")
-                fd = pl.scan_parquet(src) if isinstance(src, Path) else src.lazy()
-                return build_feature_first(fd.select("feature", "day")).collect()
+                fd = self.scan("feature_days").select("feature", "day")
+                return build_feature_first(fd).collect()
 
             if "feature_days" in self._prebuilt:
                 out = build()
