@@ -177,8 +177,14 @@ def compute(
 
     workers = _threads(len(runs))
     if workers > 1:  # polars releases the GIL: calculators overlap on the cores
+        # the calculators that read the events take longest: started first, the
+        # others fill the threads around them (results keep the registry's order)
+        order = sorted(range(len(runs)), key=lambda i: "events" not in runs[i][0].inputs)
         with ThreadPoolExecutor(workers, thread_name_prefix="csm-compute") as pool:
-            outs = list(pool.map(lambda r: run(r[0], r[2]), runs))
+            done = dict(
+                zip(order, pool.map(lambda i: run(runs[i][0], runs[i][2]), order), strict=True)
+            )
+        outs = [done[i] for i in range(len(runs))]
     else:
         outs = [run(calc, ckey) for calc, _, ckey in runs]
     for (_, todo, _), out in zip(runs, outs, strict=True):

@@ -20,6 +20,9 @@ Facts (materialised on first use, then cached on the :class:`Facts` object):
 Every event fact is sorted by account, then day (:data:`FACT_SORT`); metrics read
 a period through :meth:`Facts.window`, cut from month spans held in memory and
 flagged as sorted by account (polars then groups by account without hashing).
+In a window, ``user_id`` is the user's integer key (:data:`USER_KEY`, the dense
+rank of the id within that fact): period metrics only count distinct users, and
+counting integers is several times faster than hashing string ids.
 Whole-history frames derived from the tables (contract starts, the MRR timeline,
 ...) come from :meth:`Facts.derived`, built once and persisted like the facts.
 
@@ -145,6 +148,21 @@ ROW_GROUP_ROWS = 128 * 1024  # Parquet row groups of the cached facts
 SPAN_MEMORY_MB = 768
 
 
+# each event fact also keeps this column (kept with the facts, not part of them): the
+# dense rank of user_id within the fact, UInt32 (null stays null); windows carry it as
+# their user_id (see Facts.window)
+USER_KEY = "user_key"
+
+
+def with_user_key(fact: pl.DataFrame) -> pl.DataFrame:
+    """The fact with :data:`USER_KEY`: each user_id's dense rank in the fact (1, 2, ...).
+
+    >>> with_user_key(pl.DataFrame({"user_id": ["u9", None, "u1", "u9"]}))["user_key"].to_list()
+    [2, None, 1, 2]
+    """
+    return fact.with_columns(pl.col("user_id").rank("dense").cast(pl.UInt32).alias(USER_KEY))
+
+
 def _month_end(d: date) -> date:
     nxt = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
     return date.fromordinal(nxt.toordinal() - 1)
@@ -172,7 +190,7 @@ def build_feature_first(feature_days: pl.LazyFrame) -> pl.LazyFrame:
     return feature_days.group_by("feature").agg(pl.col("day").min()).sort("day", "feature")
 
 
-FACTS_CACHE_VERSION = "3"  # bump when a builder's output changes
+FACTS_CACHE_VERSION = "4"  # bump when a builder's output changes
 KEEP_KEYS = 3  # fact sets kept per source (e.g. a strict and a lenient load of it)
 
 
@@ -292,6 +310,7 @@ class Facts:
                 .select([pl.col(c).cast(t) for c, t in schema.items()])
                 .sort(FACT_SORT[n])
                 .collect()
+                .pipe(with_user_key)
             )
         return cls(workbook, pre)
 
@@ -382,7 +401,9 @@ class Facts:
             file, build = name, lambda: EVENT_BUILDERS[name](events)
         return self.memo(
             ("fact", name, qualifying),
-            lambda: self._persisted(file, lambda: build().collect(engine="streaming")),
+            lambda: self._persisted(
+                file, lambda: with_user_key(build().collect(engine="streaming"))
+            ),
         )
 
     def derived(self, name: str, build) -> pl.DataFrame:
@@ -400,18 +421,28 @@ class Facts:
 
         return self.memo(("fact", "derived", name), get)
 
+    def _scan_keyed(self, name: str, qualifying: tuple[str, ...] = ()) -> pl.LazyFrame:
+        src = self._source(name, qualifying)
+        return pl.scan_parquet(src, parallel="prefiltered") if isinstance(src, Path) else src.lazy()
+
     def scan(self, name: str, qualifying: tuple[str, ...] = ()) -> pl.LazyFrame:
         """Event fact ``name`` as a LazyFrame (a Parquet scan when cached): for whole-history
         queries that reduce it, so the fact need not be held in memory."""
-        src = self._source(name, qualifying)
-        return pl.scan_parquet(src, parallel="prefiltered") if isinstance(src, Path) else src.lazy()
+        return self._scan_keyed(name, qualifying).drop(USER_KEY)
 
     def _read_days(
         self, name: str, names: tuple[str, ...], lo: date | None, hi: date | None, *where
     ) -> pl.DataFrame:
         """Rows of a fact with ``lo <= day <= hi`` (and ``where``), without the
-        :data:`WINDOW_DROPS` columns, as one chunk flagged sorted by account_id."""
-        lf = self.scan(name, names).drop(WINDOW_DROPS.get(name, ()))
+        :data:`WINDOW_DROPS` columns and with :data:`USER_KEY` as user_id, as one chunk
+        flagged sorted by account_id."""
+        lf = self._scan_keyed(name, names)
+        drop = (USER_KEY, *WINDOW_DROPS.get(name, ()))
+        lf = lf.select(
+            pl.col(USER_KEY).alias(c) if c == "user_id" else pl.col(c)
+            for c in lf.collect_schema().names()
+            if c not in drop
+        )
         if lo is not None:
             lf = lf.filter(pl.col("day") >= lo)
         if hi is not None:
@@ -421,8 +452,7 @@ class Facts:
         return lf.collect().rechunk().with_columns(pl.col("account_id").set_sorted())
 
     def _event_fact(self, name: str, qualifying: tuple[str, ...] = ()) -> pl.DataFrame:
-        src = self._source(name, qualifying)
-        return pl.read_parquet(src) if isinstance(src, Path) else src
+        return self.scan(name, qualifying).collect()
 
     @staticmethod
     def _names(qualifying) -> tuple[str, ...]:
@@ -447,7 +477,9 @@ class Facts:
         then cost no read when the segment changes). ``qualifying`` (event
         names) applies to ``user_days`` only, as :meth:`user_days_for`.
 
-        Windows of ``sessions`` leave out ``session_id`` (:data:`WINDOW_DROPS`).
+        Windows of ``sessions`` leave out ``session_id`` (:data:`WINDOW_DROPS`), and in
+        every window ``user_id`` is the user's integer key (:data:`USER_KEY`: the dense
+        rank of the id in the whole fact, so distinct counts are unchanged).
         With ``accounts`` (a few of them, e.g. the accounts renewing in a period) the
         rows of those accounts are read directly instead, and no span is kept.
         """

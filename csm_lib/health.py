@@ -377,13 +377,15 @@ def _raw_signals(
             )
         return lf.join(win, on="account_id")
 
+    def mine(lf: pl.LazyFrame) -> pl.LazyFrame:
+        # the pairs' accounts only; one date: the results are left-joined to the pairs,
+        # which drops other accounts, so the (string hashing) filter is skipped
+        return lf if one else lf.filter(pl.col("account_id").is_in(ids))
+
     def sliced(frame: pl.DataFrame, *cols: str) -> pl.LazyFrame:
-        lf = (
-            frame.lazy()
-            .filter(pl.col("day").is_between(lo, hi))  # (a no-op on a fact's window)
-            .filter(pl.col("account_id").is_in(ids))
-            .select("account_id", "day", *cols)
-        )
+        lf = mine(
+            frame.lazy().filter(pl.col("day").is_between(lo, hi))  # (a no-op on a window)
+        ).select("account_id", "day", *cols)
         return joined(lf) if one else joined(lf).filter(in_window)
 
     jkeys = ["account_id"] if one else keys  # what the per-pair results are keyed by
@@ -414,9 +416,9 @@ def _raw_signals(
     if {"unit", "quantity"} <= set(subs.columns):
         queries["seats"] = per_pair(
             joined(
-                subs.lazy()
-                .filter((pl.col("unit") == "seat") & pl.col("account_id").is_in(ids))
-                .select("account_id", "start_date", "end_date", "quantity")
+                mine(subs.lazy().filter(pl.col("unit") == "seat")).select(
+                    "account_id", "start_date", "end_date", "quantity"
+                )
             ).filter((pl.col("start_date") <= pl.col("at")) & (pl.col("end_date") > pl.col("at"))),
             seats=pl.col("quantity").cast(pl.Int64).sum(),
         )
@@ -430,9 +432,7 @@ def _raw_signals(
         S = timedelta(days=int(sentiment_days))
         first = p["at"].min() - S
         recent = joined(
-            ans.lazy()
-            .filter((pl.col("day") > first) & (pl.col("day") <= hi))
-            .filter(pl.col("account_id").is_in(ids))
+            mine(ans.lazy().filter((pl.col("day") > first) & (pl.col("day") <= hi)))
         ).filter((pl.col("day") <= pl.col("at")) & (pl.col("day") > pl.col("at") - S))
         queries["sentiment"] = per_pair(  # the answers of each pair's latest day with answers
             recent.filter(pl.col("day") == pl.col("day").max().over(jkeys)),
@@ -971,6 +971,23 @@ def renewal_events(
     )
 
 
+def _renewals(facts) -> pl.DataFrame:
+    """:func:`renewal_events` of the whole history up to the as-of date (a derived fact):
+    a period's decisions are its rows (each decision depends only on its account's rows)."""
+
+    def build() -> pl.DataFrame:
+        subs = facts.subs
+        if subs.height == 0:
+            return renewal_events(subs, Period(facts.as_of, facts.as_of, "none", "range"))
+        first = subs["start_date"].min()
+        whole = Period(min(first, facts.as_of), facts.as_of, "history", "range")
+        return renewal_events(subs, whole, None, _timeline(facts))
+
+    if not hasattr(facts, "derived"):
+        return build()
+    return facts.derived(f"renewal_events_{facts.as_of}", build)
+
+
 def litmus_events(
     facts,
     period: Period | str,
@@ -986,8 +1003,10 @@ def litmus_events(
     both are left out. Columns: account_id, event_date, kind, renewed, at,
     frequency .. sentiment, score, band.
     """
-    tl = _timeline(facts) if ids is None else None
-    ev = renewal_events(facts.subs, period, ids, tl).filter(pl.col("event_date") <= facts.as_of)
+    period = Period.parse(period)
+    ev = in_segment(_renewals(facts), ids).filter(
+        pl.col("event_date").is_between(period.start, min(period.end, facts.as_of))
+    )
     ev = ev.with_columns(at=pl.col("event_date") - timedelta(days=int(days_before)))
     if ev.height:
         ev = ev.filter(_mrr_on(_timeline(facts), ev) > 0)

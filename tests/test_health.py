@@ -784,3 +784,26 @@ def test_prefetch_fills_the_memo_with_the_one_period_values():
     fresh = [as_dict(compute(litmus_workbook(), q, metrics=HEALTH_IDS)) for q in quarters]
     assert batched == fresh
     assert batched[2]["renewal_litmus_auc"] == 1.0
+
+
+def test_sample_litmus_reads_the_decisions_of_the_whole_history_cut_to_the_period(sample):
+    """litmus_events takes a period's decisions from the history's (a derived fact):
+    they equal renewal_events of the period alone, for All and for a segment."""
+    from csm_lib.health import _mrr_on, _renewals, _timeline
+    from csm_lib.periods import Segment
+
+    f = sample.facts
+    history = _renewals(f)
+    assert history["event_date"].max() <= f.as_of and history.height > 500
+    ids = f.segment_ids(Segment.parse("segment=SMB"))
+    for label in ("2024-Q2", "2025-Q3", "2025-07", "2025"):
+        q = Period.parse(label)
+        for seg in (None, ids):
+            alone = renewal_events(f.subs, q, seg).filter(pl.col("event_date") <= f.as_of)
+            assert alone.height > 0, label
+            alone = alone.with_columns(at=pl.col("event_date") - timedelta(days=90))
+            paying = _mrr_on(_timeline(f), alone) > 0  # decisions with something to score
+            want = alone.filter(paying).select("account_id", "event_date", "kind", "renewed")
+            got = litmus_events(f, q, seg, 90).select("account_id", "event_date", "kind", "renewed")
+            assert want.height > 0, label
+            assert got.equals(want), label
