@@ -425,6 +425,22 @@ class Facts:
         src = self._source(name, qualifying)
         return pl.scan_parquet(src, parallel="prefiltered") if isinstance(src, Path) else src.lazy()
 
+    def derived_scan(self, name: str, build) -> pl.LazyFrame:
+        """As :meth:`derived`, as a LazyFrame: a scan of the persisted file, so a large
+        derived frame (e.g. health signals on every month end) is read in the parts a
+        query filters (sort it by the column queries filter on: Parquet statistics)."""
+        tag = f"{self.wb.reporting_currency}_{_code_fingerprint()}"
+        out = self.memo(
+            ("fact", "derived_scan", name),
+            lambda: self._persisted(f"derived__{name}__{tag}", build),
+        )
+        return pl.scan_parquet(out) if isinstance(out, Path) else out.lazy()
+
+    @property
+    def persistent(self) -> bool:
+        """Whether facts and derived frames persist for later processes (a facts cache)."""
+        return self.cache_dir is not None
+
     def scan(self, name: str, qualifying: tuple[str, ...] = ()) -> pl.LazyFrame:
         """Event fact ``name`` as a LazyFrame (a Parquet scan when cached): for whole-history
         queries that reduce it, so the fact need not be held in memory."""

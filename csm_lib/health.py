@@ -69,7 +69,7 @@ from typing import Any, NamedTuple
 
 import polars as pl
 
-from csm_lib.facts import FAR_FUTURE, build_subs, in_segment
+from csm_lib.facts import FAR_FUTURE, _month_end, build_subs, in_segment
 from csm_lib.periods import Period
 from csm_lib.registry import Option, Value, calculator, metric, ratio
 from csm_lib.revenue import movements, mrr_cents_at
@@ -567,6 +567,65 @@ def _empty_scores(detail: bool = False) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
+# ------------------------------------------------------------------ stored signals
+SIGNAL_MONTHS = 24  # month ends whose raw signals persist with the facts (eight quarters)
+
+
+def signal_dates(as_of: date, months: int = SIGNAL_MONTHS) -> list[date]:
+    """The dates whose health signals persist: the last ``months`` month ends up to
+    ``as_of``, and ``as_of`` (the closing date of every month, quarter and year, and of
+    the current partial period).
+
+    >>> [d.isoformat() for d in signal_dates(date(2025, 2, 14), 2)]
+    ['2024-12-31', '2025-01-31', '2025-02-14']
+    """
+    d = _month_end(as_of)
+    if d > as_of:
+        d = as_of.replace(day=1) - timedelta(days=1)
+    ends = []
+    while len(ends) < months:
+        ends.append(d)
+        d = d.replace(day=1) - timedelta(days=1)
+    return sorted({as_of, *ends})
+
+
+def _default_signals(lookback_days: int, sentiment_days: int, active_events) -> bool:
+    """Whether the options are the defaults the stored signals were computed with."""
+    return (
+        int(lookback_days) == 90 and int(sentiment_days) == 365 and not _event_names(active_events)
+    )
+
+
+def _build_signals(facts) -> pl.DataFrame:
+    """Raw signals of the accounts paying on each :func:`signal_dates` date (by date)."""
+    parts = []
+    for d in signal_dates(facts.as_of):
+        active = mrr_cents_at(facts.subs, d).filter(pl.col("cents") > 0)
+        if active.height:
+            pairs = active.select("account_id", at=pl.lit(d, pl.Date), mrr=pl.col("cents") / 100)
+            parts.append(_raw_signals(facts, pairs, 90, 365, None, distinct=True))
+    if not parts:
+        return pl.DataFrame(schema={"account_id": pl.String, "at": pl.Date})
+    return pl.concat(parts, how="vertical_relaxed")
+
+
+def _stored_signals(
+    facts, at: date, lookback_days: int, sentiment_days: int, active_events
+) -> pl.DataFrame | None:
+    """The raw signals of every account paying on ``at`` from the stored table (None when
+    the facts do not persist, the options are not the defaults or ``at`` is not a stored
+    date: the caller computes them). The first call builds the table, once per version
+    of the data: a period or segment change, and the trend charts, then only read it."""
+    if not getattr(facts, "persistent", False):
+        return None
+    if not _default_signals(lookback_days, sentiment_days, active_events):
+        return None
+    if at not in signal_dates(facts.as_of):
+        return None
+    lf = facts.derived_scan(f"health_signals_{facts.as_of}", lambda: _build_signals(facts))
+    return lf.filter(pl.col("at") == at).collect()
+
+
 def health_scores(
     facts,
     at: date,
@@ -603,6 +662,13 @@ def health_scores(
     (30 active days in 90 = 10 a month -> 6; one user, no seats -> 2; the only
     feature used -> 10; no tickets or surveys -> neutral 5.5.)
     """
+    raw = _stored_signals(facts, at, lookback_days, sentiment_days, active_events)
+    if raw is not None:
+        raw = in_segment(raw, ids)
+        if raw.height == 0:
+            return _empty_scores(detail)
+        sc = _score_signals(raw, weights, bands, thresholds, support_basis)
+        return sc.select(_OUT + (_DETAIL if detail else []))
     active = mrr_cents_at(facts.subs, at, ids).filter(pl.col("cents") > 0)
     if active.height == 0:
         return _empty_scores(detail)
@@ -644,6 +710,13 @@ def health_scores_many(
     True
     """
     dates = sorted(set(dates))
+    o = {"lookback_days": 90, "sentiment_days": 365, "active_events": None} | opts
+    if getattr(facts, "persistent", False) and _default_signals(
+        o["lookback_days"], o["sentiment_days"], o["active_events"]
+    ):
+        stored = set(signal_dates(facts.as_of))
+        if all(d in stored for d in dates):  # each date read from the stored signals
+            return {d: health_scores(facts, d, ids, detail=detail, **opts) for d in dates}
     actives = {d: mrr_cents_at(facts.subs, d, ids).filter(pl.col("cents") > 0) for d in dates}
     out = {d: _empty_scores(detail) for d, a in actives.items() if a.height == 0}
     live = [d for d in dates if d not in out]
@@ -988,6 +1061,42 @@ def _renewals(facts) -> pl.DataFrame:
     return facts.derived(f"renewal_events_{facts.as_of}", build)
 
 
+def _decisions(facts, days_before: int, rows: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Renewal decisions (``rows``, default the history's) scored ``days_before`` days
+    earlier (``at``): those whose account was paying on ``at`` (the others have nothing
+    to score)."""
+    ev = (_renewals(facts) if rows is None else rows).with_columns(
+        at=pl.col("event_date") - timedelta(days=int(days_before))
+    )
+    return ev.filter(_mrr_on(_timeline(facts), ev) > 0) if ev.height else ev
+
+
+def _build_litmus(facts, days_before: int) -> pl.DataFrame:
+    """:func:`_decisions` with the raw signals on ``at`` (default options), computed a
+    quarter of decisions at a time (the pairs of one quarter share their fact months)."""
+    ev = _decisions(facts, days_before)
+    if ev.height == 0:
+        return ev
+    q = pl.col("event_date").dt.truncate("1q")
+    parts = []
+    for part in ev.with_columns(_q=q).partition_by("_q", maintain_order=True, include_key=False):
+        raw = _raw_signals(facts, part.select("account_id", "at"), 90, 365, None)
+        parts.append(part.join(raw, on=["account_id", "at"], how="left", maintain_order="left"))
+    return pl.concat(parts, how="vertical_relaxed")
+
+
+def _stored_litmus(
+    facts, days_before: int, lookback_days: int, sentiment_days: int, active_events
+) -> pl.DataFrame | None:
+    """Every renewal decision of the history with its raw signals, stored with the facts
+    (None unless the facts persist and the options are the defaults, 90 days before)."""
+    if not getattr(facts, "persistent", False) or int(days_before) != 90:
+        return None
+    if not _default_signals(lookback_days, sentiment_days, active_events):
+        return None
+    return facts.derived(f"litmus_signals_{facts.as_of}", lambda: _build_litmus(facts, 90))
+
+
 def litmus_events(
     facts,
     period: Period | str,
@@ -1004,18 +1113,26 @@ def litmus_events(
     frequency .. sentiment, score, band.
     """
     period = Period.parse(period)
-    ev = in_segment(_renewals(facts), ids).filter(
-        pl.col("event_date").is_between(period.start, min(period.end, facts.as_of))
-    )
-    ev = ev.with_columns(at=pl.col("event_date") - timedelta(days=int(days_before)))
-    if ev.height:
-        ev = ev.filter(_mrr_on(_timeline(facts), ev) > 0)
+    in_period = pl.col("event_date").is_between(period.start, min(period.end, facts.as_of))
     cols = ["account_id", "event_date", "kind", "renewed", "at", *COMPONENTS, "score", "band"]
+    o = {"lookback_days": 90, "sentiment_days": 365, "active_events": None} | kwargs
+    stored = _stored_litmus(
+        facts, days_before, o["lookback_days"], o["sentiment_days"], o["active_events"]
+    )
+    if stored is None:
+        ev = _decisions(facts, days_before, in_segment(_renewals(facts), ids).filter(in_period))
+    else:
+        ev = in_segment(stored, ids).filter(in_period)
     if ev.height == 0:
         return ev.with_columns(
             [pl.lit(None, pl.Float64).alias(c) for c in (*COMPONENTS, "score")],
             band=pl.lit(None, pl.String),
         ).select(cols)
+    if stored is not None:  # the raw signals are stored: score them
+        sc = _score_signals(
+            ev, weights, o.get("bands"), o.get("thresholds"), o.get("support_basis", "per_month")
+        )
+        return sc.select(cols)
     opts = dict(kwargs, weights=weights)
     sc = _score_pairs(facts, ev.select("account_id", "at"), opts)
     return ev.join(sc, on=["account_id", "at"], how="left").select(cols)

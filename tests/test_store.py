@@ -206,3 +206,37 @@ def test_a_second_writer_of_the_same_load_keeps_the_first_copy(cache, lenient_so
     tmp_left = [p for p in folder.parent.iterdir() if p.name.startswith(".")]
     assert tmp_left == []
     assert load(lenient_source, strict=False).table("subscriptions").collect().height == 1
+
+
+def test_stored_health_signals_and_litmus_equal_the_computed_ones(sample_copy):
+    """Persisted facts score month ends and renewal decisions from stored raw signals;
+    facts held in memory compute them: same frames, for All, a segment and options."""
+    from csm_lib.health import health_scores, health_scores_many, litmus_events, signal_dates
+    from csm_lib.periods import Period, Segment
+
+    wb = load(sample_copy)
+    f = wb.facts
+    mem = Facts(data_mod.Workbook(dict(wb.tables), wb.as_of))
+    assert f.persistent and not mem.persistent
+    ids = f.segment_ids(Segment.parse("segment=SMB"))
+    dates = signal_dates(f.as_of)
+    assert len(dates) == 24 and dates[-1] == f.as_of
+    picks = [dates[0], dates[11], f.as_of, date(2025, 6, 15)]  # (the last is not stored)
+    for at in picks:
+        for seg in (None, ids):
+            for kw in ({}, {"weights": {"frequency": 3, "support": 1}, "detail": True}):
+                got, want = health_scores(f, at, seg, **kw), health_scores(mem, at, seg, **kw)
+                assert got.height > 50 and got.equals(want), (at, kw)
+    many = health_scores_many(f, dates[-4:], ids)
+    assert all(many[d].equals(health_scores(mem, d, ids)) for d in dates[-4:])
+    names = [p.name for p in f.cache_dir.iterdir()]
+    assert any(n.startswith("derived__health_signals_") for n in names)
+    for label in ("2024-Q3", "2025-Q4", "2025-05", "2025"):
+        q = Period.parse(label)
+        for seg in (None, ids):
+            for kw in ({}, {"bands": (30, 60), "support_basis": "per_user"}, {"lookback_days": 60}):
+                got, want = litmus_events(f, q, seg, 90, **kw), litmus_events(mem, q, seg, 90, **kw)
+                assert got.height > 5 and got.equals(want), (label, kw)
+    assert litmus_events(f, "2025", None, 60).equals(litmus_events(mem, "2025", None, 60))
+    assert any(n.startswith("derived__litmus_signals_") for n in names + [
+        p.name for p in f.cache_dir.iterdir()])  # fmt: skip
