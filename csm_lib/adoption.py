@@ -179,13 +179,15 @@ def license_utilisation(
     period: Period,
     ids: pl.Series | None = None,
     window_days: int = 30,
+    seats: pl.DataFrame | None = None,
 ) -> Value:
     """Users active in the trailing ``window_days`` (in accounts with seats) / seats at the end.
 
     Pooled over accounts, so one account's spare seats offset another's overuse;
-    may exceed 1. ``n`` = seats.
+    may exceed 1. ``n`` = seats. ``seats`` (:func:`seats_at` on the closing date) may
+    be passed when the caller has it.
     """
-    seats = seats_at(subs, period.closing_date, ids)
+    seats = seats_at(subs, period.closing_date, ids) if seats is None else seats
     total = int(seats["seats"].sum() or 0)
     if total == 0:
         return Value.null("no seats on the period's last day (no seat-based subscriptions)")
@@ -414,16 +416,35 @@ def usage_by_account_from(
     period: Period,
     ids: pl.Series | None = None,
     window_days: int = 30,
+    customers: pl.Series | None = None,
+    seats: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Per-account usage of a period (see :func:`usage_by_account`), from frames."""
-    ud = _in_period(in_segment(user_days, ids), period)
-    customers = closing_customers(subs, period, ids)
-    a = ud.group_by("account_id").agg(
-        active_days=pl.col("day").n_unique().cast(pl.Int64),
-        active_users=pl.col("user_id").n_unique().cast(pl.Int64),
-        events=pl.col("events").sum().cast(pl.Int64)
-        if "events" in ud.columns
-        else pl.len().cast(pl.Int64),
+    """Per-account usage of a period (see :func:`usage_by_account`), from frames.
+
+    ``customers`` (:func:`closing_customers`) and ``seats`` (:func:`seats_at` on the
+    closing date) may be passed when the caller has them.
+    """
+    customers = closing_customers(subs, period, ids) if customers is None else customers
+    lo = period.end - timedelta(days=window_days - 1)
+    inside = pl.col("day").is_between(period.start, period.end)
+    # one pass over the user-days of the period and the trailing window (sorted by account)
+    a = (
+        in_segment(user_days, ids)
+        .filter(pl.col("day").is_between(min(lo, period.start), period.end))
+        .group_by("account_id")
+        .agg(
+            active_days=pl.col("day").filter(inside).n_unique().cast(pl.Int64),
+            active_users=pl.col("user_id").filter(inside).n_unique().cast(pl.Int64),
+            events=(
+                pl.col("events").filter(inside).sum()
+                if "events" in user_days.columns
+                else pl.col("day").filter(inside).len()
+            ).cast(pl.Int64),
+            users_30d=pl.col("user_id")
+            .filter(pl.col("day").is_between(lo, period.end))
+            .n_unique()
+            .cast(pl.Int64),
+        )
     )
     f = (
         _in_period(in_segment(feature_days, ids), period)
@@ -435,21 +456,15 @@ def usage_by_account_from(
         .group_by("account_id")
         .agg(sessions=pl.len().cast(pl.Int64))
     )
-    lo = period.end - timedelta(days=window_days - 1)
-    u30 = (
-        in_segment(user_days, ids)
-        .filter(pl.col("day").is_between(lo, period.end))
-        .group_by("account_id")
-        .agg(users_30d=pl.col("user_id").n_unique().cast(pl.Int64))
-    )
-    seats = seats_at(subs, period.closing_date, ids)
+    seats = seats_at(subs, period.closing_date, ids) if seats is None else seats
+    active = a.filter(pl.col("active_days") > 0).select("account_id")
     base = (
-        pl.concat([a.select("account_id"), customers.to_frame("account_id")], how="vertical")
+        pl.concat([active, customers.to_frame("account_id")], how="vertical")
         .unique()
         .sort("account_id")
     )
     out = base  # (the joins keep base's order: the result is sorted by account)
-    for part in (a, f, s, u30, seats):
+    for part in (a, f, s, seats):
         out = out.join(part, on="account_id", how="left", maintain_order="left")
     zero = ["active_days", "active_users", "events", "features_used", "sessions", "users_30d"]
     out = out.with_columns([pl.col(c).fill_null(0) for c in zero]).with_columns(
@@ -815,12 +830,14 @@ def _usage(ctx) -> dict[str, Value]:
     fd = in_segment(f.window("feature_days", p.start, p.end), ids)
     ss = in_segment(f.window("sessions", p.start, p.end), ids)
     subs = in_segment(f.subs, ids)
+    seats = seats_at(subs, p.closing_date)
     out = active_user_summary(ud, p)
-    out["license_utilisation"] = license_utilisation(ud, subs, p, None, window)
+    out["license_utilisation"] = license_utilisation(ud, subs, p, None, window, seats)
     out["time_on_platform_s"] = time_on_platform(ud, p)
     out["sessions"] = Value(float(ss.height), n=ss.height)
     out["avg_session_duration_s"] = avg_session_duration(ss["duration_s"])
-    acc = usage_by_account_from(ud, fd, ss, subs, p, None, window)
+    customers = closing_customers(subs, p)
+    acc = usage_by_account_from(ud, fd, ss, subs, p, None, window, customers, seats)
     cust = acc.filter(pl.col("customer"))
     act = cust.filter(pl.col("active_days") > 0)
     idle = cust.height - act.height

@@ -486,7 +486,7 @@ class Facts:
 
         The window is one chunk, sorted by account_id and flagged so (see
         :data:`FACT_SORT`): group-bys by account take polars' sorted fast path. It is
-        cut from a *span* held in memory: the whole calendar months around the window,
+        cut from a *span* held in memory: the whole calendar quarters around the window,
         read once from the cached Parquet file (or cut from the in-memory fact), so the
         windows of one period (the period, its trailing 90 days, the last 30 days) cost
         one read. Spans are kept up to :data:`SPAN_MEMORY_MB` (the trend charts' quarters
@@ -520,8 +520,10 @@ class Facts:
         return span.frame.filter(*cut) if cut else span.frame
 
     def _span(self, name: str, names: tuple[str, ...], lo: date | None, hi: date | None):
-        slo = None if lo is None else lo.replace(day=1)
-        shi = None if hi is None else _month_end(hi)
+        # whole calendar quarters: the windows of one period (the quarter, its last 30
+        # days, the 90 days before its end) share one span, read once
+        slo = None if lo is None else date(lo.year, (lo.month - 1) // 3 * 3 + 1, 1)
+        shi = None if hi is None else _month_end(date(hi.year, (hi.month - 1) // 3 * 3 + 3, 1))
         key = (name, names, slo, shi)
 
         sp = self._once(

@@ -544,3 +544,30 @@ def test_sample_adoption_metrics_on_2025_q4_are_all_present():
     got = as_dict(res)
     assert 0 < got["stickiness"] <= 1 and 0 < got["onboarding_completion"] <= 1
     assert got["dau_avg"] <= got["wau_avg"] <= got["mau_avg"] <= got["active_users"]
+
+
+def test_usage_by_account_trailing_window_reaches_before_a_short_period():
+    """February 2024 has 29 days: its 30-day window starts on 31 January. Activity on that
+    day counts in users_30d only; an account active only then is listed only as a customer."""
+    from csm_lib.adoption import usage_by_account_from
+
+    feb = Period.parse("2024-02")
+    ud = pl.DataFrame(
+        {"day": [date(2024, 1, 31), date(2024, 1, 31), date(2024, 2, 10)],
+         "account_id": ["X", "Y", "Y"], "user_id": ["x1", "y1", "y2"], "events": [4, 1, 2]},
+        schema_overrides={"events": pl.UInt32},
+    )  # fmt: skip
+    fd = ud.select("day", "account_id", "user_id", feature=pl.lit("reports"))
+    ss = pl.DataFrame(schema={"account_id": pl.String, "day": pl.Date, "duration_s": pl.Int64})
+    subs = pl.DataFrame(
+        {"account_id": ["Y", "Z"], "start_date": [date(2024, 1, 1)] * 2,
+         "end_date": [date(9999, 12, 31)] * 2, "mrr_cents": [100, 100],
+         "unit": ["seat", "seat"], "quantity": [4, 2]},
+    )  # fmt: skip
+    u = usage_by_account_from(ud, fd, ss, subs, feb)
+    assert u["account_id"].to_list() == ["Y", "Z"]  # X: active only before Feb, no customer
+    y = u.row(0, named=True)
+    assert (y["active_days"], y["active_users"], y["events"], y["users_30d"]) == (1, 1, 2, 2)
+    assert y["license_utilisation"] == 0.5 and y["customer"]
+    z = u.row(1, named=True)
+    assert (z["active_days"], z["users_30d"], z["seats"]) == (0, 0, 2)
