@@ -18,7 +18,7 @@ import pytest
 
 from csm_lib import compute, load, store
 from csm_lib import data as data_mod
-from csm_lib.facts import WINDOW_DROPS, Facts
+from csm_lib.facts import FACT_SORT, WINDOW_DROPS, Facts
 from csm_lib.sample import sample_path
 
 
@@ -130,9 +130,10 @@ def test_windows_equal_a_filter_of_the_whole_fact_and_are_sorted(sample_copy, tm
     cases = [("user_days", date(2025, 10, 1), date(2025, 12, 31)),
              ("feature_days", date(2025, 10, 3), date(2025, 12, 31)),
              ("sessions", date(2025, 7, 15), date(2025, 8, 2)),
-             ("user_days", None, date(2024, 3, 31))]  # fmt: skip
+             ("user_days", None, date(2024, 3, 31)),
+             ("feature_days", date(2024, 11, 20), date(2025, 2, 3))]  # fmt: skip
     for name, lo, hi in cases:
-        whole = getattr(f, name).drop(WINDOW_DROPS.get(name, ()))
+        whole = getattr(f, name).sort(FACT_SORT[name]).drop(WINDOW_DROPS.get(name, ()))
         # in a window, user_id is the user's key: the id's dense rank in the whole fact
         whole = whole.with_columns(pl.col("user_id").rank("dense").cast(pl.UInt32))
         assert whole["user_id"].n_unique() == getattr(f, name)["user_id"].n_unique()
