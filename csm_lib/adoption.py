@@ -142,28 +142,34 @@ def active_user_summary(
     """
     ud = _in_period(in_segment(user_days, ids), period)
     days = period.days
-    per_day = ud.group_by("day").agg(n=pl.col("user_id").n_unique())
-    dau = float(per_day["n"].sum() or 0) / days
     weeks = iso_weeks_inside(period)
+    months = month_slices(period)
+    # sum over buckets of each bucket's distinct users = distinct (bucket, user) pairs
+    user, day = pl.col("user_id"), pl.col("day")
+    packed = ud.schema["user_id"].is_integer()  # (windows of the facts: integer user keys)
+
+    def pairs(bucket: pl.Expr) -> pl.Expr:
+        if packed:
+            return bucket.cast(pl.Int64) * (1 << 32) + user.cast(pl.Int64)
+        return pl.struct(bucket.alias("_b"), user)
+
+    since_1970 = day.cast(pl.Int32)  # 1970-01-01 was a Thursday: +3 makes weeks start Monday
+    exprs = {
+        "dau": pairs(since_1970).n_unique(),
+        "mau": pairs(day.dt.year().cast(pl.Int32) * 12 + day.dt.month()).n_unique(),
+        "active": user.n_unique(),
+    }
     if weeks:
-        first, last = weeks[0][0], weeks[-1][1]
-        w = (
-            ud.filter(pl.col("day").is_between(first, last))
-            .with_columns(week=pl.col("day").dt.truncate("1w"))
-            .group_by("week")
-            .agg(n=pl.col("user_id").n_unique())
-        )
-        wau = Value(float(w["n"].sum() or 0) / len(weeks), n=len(weeks))
+        in_weeks = day.is_between(weeks[0][0], weeks[-1][1])
+        exprs["wau"] = pairs((since_1970 + 3) // 7).filter(in_weeks).n_unique()
+    got = ud.select(**exprs).row(0, named=True) if ud.height else dict.fromkeys(exprs, 0)
+    dau = float(got["dau"]) / days
+    if weeks:
+        wau = Value(float(got["wau"]) / len(weeks), n=len(weeks))
     else:
         wau = Value.null("no full ISO week (Monday to Sunday) inside the period", n=0)
-    months = month_slices(period)
-    m = (
-        ud.with_columns(month=pl.col("day").dt.truncate("1mo"))
-        .group_by("month")
-        .agg(n=pl.col("user_id").n_unique())
-    )
-    mau = float(m["n"].sum() or 0) / len(months)
-    active = int(ud["user_id"].n_unique()) if ud.height else 0
+    mau = float(got["mau"]) / len(months)
+    active = int(got["active"])
     return {
         "dau_avg": Value(dau, n=days),
         "wau_avg": wau,

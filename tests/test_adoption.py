@@ -23,6 +23,7 @@ from csm_lib.adoption import (
     feature_adoption,
     feature_adoption_from,
     iso_weeks_inside,
+    month_slices,
     onboarding_completion,
     onboarding_status,
     period_sessions,
@@ -571,3 +572,44 @@ def test_usage_by_account_trailing_window_reaches_before_a_short_period():
     assert y["license_utilisation"] == 0.5 and y["customer"]
     z = u.row(1, named=True)
     assert (z["active_days"], z["users_30d"], z["seats"]) == (0, 0, 2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 75), st.sampled_from(["A", "B"]), st.integers(0, 6)),
+        max_size=60,
+    ),
+    st.sampled_from(["2024-05", "2024-Q2", "2024-05-03..2024-06-12"]),
+)
+def test_active_user_summary_equals_per_bucket_counts_for_ids_and_integer_keys(rows, label):
+    """DAU/WAU/MAU are sums over days / full ISO weeks / months of each bucket's distinct
+    users, whether users are string ids or the facts' integer keys."""
+    p = Period.parse(label)
+    start = date(2024, 4, 20)
+    ud = pl.DataFrame(
+        {"day": [start + timedelta(days=d) for d, _, _ in rows],
+         "account_id": [a for _, a, _ in rows], "user_id": [f"u{u}" for _, _, u in rows]},
+        schema={"day": pl.Date, "account_id": pl.String, "user_id": pl.String},
+    ).unique()  # fmt: skip
+    keyed = ud.with_columns(pl.col("user_id").rank("dense").cast(pl.UInt32))
+    got, got_keyed = active_user_summary(ud, p), active_user_summary(keyed, p)
+    inside = [
+        (d, u) for d, u in zip(ud["day"], ud["user_id"], strict=True) if p.start <= d <= p.end
+    ]
+
+    def per_bucket(key) -> int:
+        return sum(len({u for d, u in inside if key(d) == k}) for k in {key(d) for d, _ in inside})
+
+    weeks = iso_weeks_inside(p)
+    in_weeks = [(d, u) for d, u in inside if weeks and weeks[0][0] <= d <= weeks[-1][1]]
+    assert got["dau_avg"].value == per_bucket(lambda d: d) / p.days
+    assert got["mau_avg"].value == per_bucket(lambda d: (d.year, d.month)) / len(month_slices(p))
+    if weeks:
+        wau = sum(len({u for d, u in in_weeks if d.isocalendar()[:2] == w})
+                  for w in {d.isocalendar()[:2] for d, _ in in_weeks})  # fmt: skip
+        assert got["wau_avg"].value == wau / len(weeks)
+    assert got["active_users"].value == len({u for _, u in inside})
+    assert {k: (v.value, v.n) for k, v in got.items()} == {
+        k: (v.value, v.n) for k, v in got_keyed.items()
+    }
