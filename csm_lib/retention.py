@@ -794,26 +794,9 @@ def km_median(
     return Value(med, n=n, low=low, high=high, note=note)
 
 
-def account_lifetimes(facts_or_subs, as_of: date, ids: pl.Series | None = None) -> pl.DataFrame:
-    """The first paid spell of every account that paid on or before ``as_of``.
-
-    start = first day with a paid (MRR > 0) row; churn_day = the first day after it
-    without paid MRR (the exclusive end of the first unbroken run of paid rows). The
-    lifetime is observed (churned) when churn_day <= as_of, else censored at as_of
-    (the account paid through as_of). days = min(churn_day, as_of + 1) - start;
-    months = days / 30.4375 (an average month). A later return is not part of the
-    first spell.
-
-    Columns: account_id, start, churn_day (null when censored), observed, days, months.
-
-    >>> import polars as pl
-    >>> s = pl.DataFrame({"account_id": ["a", "a", "b"],
-    ...     "start_date": [date(2024, 1, 1), date(2024, 3, 1), date(2024, 1, 1)],
-    ...     "end_date": [date(2024, 3, 1), date(2024, 4, 1), None], "mrr": [5.0, 5.0, 5.0]})
-    >>> account_lifetimes(s, date(2024, 6, 30))[["account_id", "observed", "days"]].rows()
-    [('a', True, 91), ('b', False, 182)]
-    """
-    s = in_segment(_subs(facts_or_subs), ids)
+def _first_spells(s: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """Per account paying on or before ``as_of``: start and (exclusive) end of the first
+    unbroken run of paid rows (see :func:`account_lifetimes`), sorted by account."""
     paid = (
         s.filter((pl.col("mrr_cents") > 0) & (pl.col("start_date") <= as_of))
         .select("account_id", "start_date", "end_date")
@@ -839,7 +822,39 @@ def account_lifetimes(facts_or_subs, as_of: date, ids: pl.Series | None = None) 
         .agg(start=pl.col("start_date").min(), last_end=pl.col("end_date").max())
         .join(gaps, on="account_id", how="left")
         .with_columns(end=pl.coalesce("first_gap", "last_end"))
+        .select("account_id", "start", "end")
+        .sort("account_id")
     )
+    return spells
+
+
+def account_lifetimes(facts_or_subs, as_of: date, ids: pl.Series | None = None) -> pl.DataFrame:
+    """The first paid spell of every account that paid on or before ``as_of``.
+
+    start = first day with a paid (MRR > 0) row; churn_day = the first day after it
+    without paid MRR (the exclusive end of the first unbroken run of paid rows). The
+    lifetime is observed (churned) when churn_day <= as_of, else censored at as_of
+    (the account paid through as_of). days = min(churn_day, as_of + 1) - start;
+    months = days / 30.4375 (an average month). A later return is not part of the
+    first spell.
+
+    Columns: account_id, start, churn_day (null when censored), observed, days, months.
+
+    >>> import polars as pl
+    >>> s = pl.DataFrame({"account_id": ["a", "a", "b"],
+    ...     "start_date": [date(2024, 1, 1), date(2024, 3, 1), date(2024, 1, 1)],
+    ...     "end_date": [date(2024, 3, 1), date(2024, 4, 1), None], "mrr": [5.0, 5.0, 5.0]})
+    >>> account_lifetimes(s, date(2024, 6, 30))[["account_id", "observed", "days"]].rows()
+    [('a', True, 91), ('b', False, 182)]
+    """
+    f = facts_or_subs
+    if hasattr(f, "derived") and as_of <= f.as_of:
+        # an account's first spell up to as_of is its first spell of the whole history cut
+        # at as_of (a spell running past as_of is censored either way): built once
+        spells = f.derived(f"first_spells_{f.as_of}", lambda: _first_spells(f.subs, f.as_of))
+        spells = in_segment(spells, ids).filter(pl.col("start") <= as_of)
+    else:
+        spells = _first_spells(in_segment(_subs(f), ids), as_of)
     cutoff = as_of + timedelta(days=1)
     observed = pl.col("end") <= as_of
     return (
