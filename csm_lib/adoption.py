@@ -414,6 +414,20 @@ def feature_adoption(facts, period: Period, ids: pl.Series | None = None, active
     )
 
 
+def _union_sorted(*ids: pl.Series) -> pl.DataFrame:
+    """The distinct account ids of several series, sorted (a merge when they are sorted).
+
+    >>> _union_sorted(pl.Series(["a", "c"]), pl.Series(["b", "c"]))["account_id"].to_list()
+    ['a', 'b', 'c']
+    """
+    runs = [(s if s.flags["SORTED_ASC"] else s.sort()).rename("account_id").to_frame() for s in ids]
+    out = runs[0]
+    for run in runs[1:]:
+        out = out.merge_sorted(run, "account_id")
+    first = pl.col("account_id").ne_missing(pl.col("account_id").shift(1))
+    return out.filter(first.fill_null(True)).with_columns(pl.col("account_id").set_sorted())
+
+
 def usage_by_account_from(
     user_days: pl.DataFrame,
     feature_days: pl.DataFrame,
@@ -463,12 +477,7 @@ def usage_by_account_from(
         .agg(sessions=pl.len().cast(pl.Int64))
     )
     seats = seats_at(subs, period.closing_date, ids) if seats is None else seats
-    active = a.filter(pl.col("active_days") > 0).select("account_id")
-    base = (
-        pl.concat([active, customers.to_frame("account_id")], how="vertical")
-        .unique()
-        .sort("account_id")
-    )
+    base = _union_sorted(a.filter(pl.col("active_days") > 0)["account_id"], customers)
     out = base  # (the joins keep base's order: the result is sorted by account)
     for part in (a, f, s, seats):
         out = out.join(part, on="account_id", how="left", maintain_order="left")

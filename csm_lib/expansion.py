@@ -372,9 +372,15 @@ def arpu_metric(ctx) -> dict[str, Value]:
     mov = ctx.movements()
     paying = mov.filter(pl.col("end_cents") > 0)
     p = ctx.period
-    recent = ctx.facts.window("user_days", p.end - timedelta(days=ARPU_WINDOW_DAYS - 1), p.end)
-    users = active_users_at_end(ctx.in_segment(recent), p)
-    n = users.filter(pl.col("account_id").is_in(paying["account_id"].implode())).height
+    first = max(p.start, p.end - timedelta(days=ARPU_WINDOW_DAYS - 1))
+    recent = ctx.facts.window("user_days", first, p.end)  # (sorted by account)
+    # distinct (account, user) pairs of paying accounts: each account's users, summed
+    n = int(
+        recent.filter(pl.col("account_id").is_in(paying["account_id"].implode()))
+        .group_by("account_id")
+        .agg(pl.col("user_id").n_unique())["user_id"]
+        .sum()
+    )
     value = arpu(int(paying["end_cents"].sum()) / 100, n)
     if value is None:
         return {"arpu": Value.null("no active users in paying accounts", n=0)}

@@ -28,7 +28,7 @@ from csm_lib.expansion import (
     quick_ratio,
     spend_changes,
 )
-from csm_lib.periods import Period
+from csm_lib.periods import Period, Segment
 from csm_lib.registry import SPECS
 from csm_lib.revenue import bridge, movements
 
@@ -323,3 +323,17 @@ def test_sample_2025_q4_expansion_metrics(tmp_path):
     assert [r["id"] for r in res.iter_rows(named=True) if r["value"] is None] == []
     v = as_dict(res)
     assert v["quick_ratio"] > 0 and v["arpa"] > 0 and v["arpu"] > 0
+    # arpu = closing MRR of paying accounts / their distinct users of the last 30 days
+    from csm_lib.revenue import mrr_cents_at
+
+    for seg, ids in (
+        ("All", None),
+        ("segment=SMB", wb.facts.segment_ids(Segment.parse("segment=SMB"))),
+    ):
+        p = Period.parse("2025-Q4")
+        paying = mrr_cents_at(wb.facts.subs, p.end, ids).filter(pl.col("cents") > 0)
+        users = active_users_at_end(wb.facts.user_days, p).filter(
+            pl.col("account_id").is_in(paying["account_id"].implode())
+        )
+        got = as_dict(compute(wb, "2025-Q4", seg, metrics=["arpu"]))["arpu"]
+        assert got == pytest.approx(int(paying["cents"].sum()) / 100 / users.height, rel=1e-12)
