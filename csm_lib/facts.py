@@ -416,6 +416,11 @@ class Facts:
                     tmp, compression="lz4", statistics=True, row_group_size=ROW_GROUP_ROWS
                 )
                 os.replace(tmp, path)
+                if name.startswith("derived__"):  # copies made by other versions of the code
+                    stem = name.rsplit("_", 1)[0]  # (derived__<name>__<currency>)
+                    for old in folder.glob(f"{stem}_*.parquet"):
+                        if old != path:
+                            old.unlink(missing_ok=True)
                 _prune(folder.parent.parent)
                 return path
             except OSError:

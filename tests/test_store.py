@@ -179,6 +179,17 @@ def test_derived_facts_persist_and_follow_the_reporting_currency(sample_copy):
     eur = load(sample_copy, reporting_currency="EUR", strict=False)  # (USD rows lack a rate)
     assert not _timeline(eur.facts).equals(tl)  # amounts in another currency
     assert list(eur.facts.cache_dir.glob("derived__mrr_timeline__EUR_*"))
+    # a copy written by another version of the code is removed when the new one is written
+    for old in wb.facts.cache_dir.glob("derived__ticket_days__*"):
+        old.unlink()  # (so that the next load writes it)
+    stale = wb.facts.cache_dir / "derived__ticket_days__USD_0123456789.parquet"
+    stale.write_bytes(b"")
+    from csm_lib.health import _tickets
+
+    _tickets(load(sample_copy).facts)
+    assert not stale.exists()
+    assert len(list(wb.facts.cache_dir.glob("derived__ticket_days__USD_*"))) == 1
+    assert list(eur.facts.cache_dir.glob("derived__mrr_timeline__EUR_*"))  # (other currency)
 
 
 def test_compute_on_threads_equals_compute_on_one_thread(sample_copy, monkeypatch):
