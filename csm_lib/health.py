@@ -52,6 +52,15 @@ All per-account aggregates are computed for many (account, date) pairs at once
 with joins on the compact facts, so scoring all accounts at one date, or every
 renewal date of a year, costs one pass.
 
+**Stored signals.** When the facts persist (a folder source), the raw signals
+of every account paying on each of the last 24 month ends and on the as-of
+date (:func:`signal_dates`), and of every renewal decision of the history 90
+days before it, are computed once per version of the data and stored with the
+facts. Scores on those dates and the litmus of any period and segment are read
+from them and scored with the options given (weights, bands, thresholds,
+support basis); other dates, a lookback other than 90 days, another sentiment
+horizon or ``active_events`` are computed as above. Both ways give equal frames.
+
 >>> import polars as pl
 >>> threshold_scores(pl.Series([0.5, 1, 19.9, 20, 30]), DEFAULT_THRESHOLDS["frequency"]).to_list()
 [1, 2, 9, 10, 10]
