@@ -334,6 +334,10 @@ def _mrr_on(timeline: pl.DataFrame, pairs: pl.DataFrame, col: str = "at") -> pl.
     return j["after"].fill_null(0).rename("mrr_cents")
 
 
+def _n_accounts(facts) -> int:
+    return facts.accounts.height if hasattr(facts, "accounts") else 0
+
+
 # ------------------------------------------------------------------ the engine
 def _raw_signals(
     facts,
@@ -375,9 +379,12 @@ def _raw_signals(
     # grouped by account_id alone (polars' sorted group-by, no hashing).
     one = p["at"].n_unique() == 1
     at_one = pl.lit(hi, pl.Date)
-    # a back-test (several dates: renewals, red flags) scores a few accounts over a long
-    # range: read just their rows instead of holding every account's months
+    # a back-test (several dates: renewals, red flags) that scores a few accounts over a
+    # long range reads just their rows instead of holding every account's quarters; when
+    # they are a large share of the accounts, the quarters' spans are cheaper (and shared)
     few = None if one else p["account_id"].unique()
+    if few is not None and few.len() * 4 > _n_accounts(facts):
+        few = None
 
     def joined(lf: pl.LazyFrame) -> pl.LazyFrame:
         if one:
