@@ -825,7 +825,7 @@ def _ttv(ctx) -> dict[str, Value]:
 
 @calculator(["seats_end"], inputs=("subscriptions",))
 def _seats(ctx) -> dict[str, Value]:
-    s = seats_at(ctx.facts.subs, ctx.period.closing_date, ctx.account_ids)
+    s = ctx.seats()
     return {"seats_end": Value(float(s["seats"].sum() or 0), n=s.height)}
 
 
@@ -845,13 +845,13 @@ def _usage(ctx) -> dict[str, Value]:
     fd = in_segment(f.window("feature_days", p.start, p.end), ids)
     ss = in_segment(f.window("sessions", p.start, p.end), ids)
     subs = in_segment(f.subs, ids)
-    seats = seats_at(subs, p.closing_date)
+    seats = ctx.seats()
     out = active_user_summary(ud, p)
     out["license_utilisation"] = license_utilisation(ud, subs, p, None, window, seats)
     out["time_on_platform_s"] = time_on_platform(ud, p)
     out["sessions"] = Value(float(ss.height), n=ss.height)
     out["avg_session_duration_s"] = avg_session_duration(ss["duration_s"])
-    customers = closing_customers(subs, p)
+    customers = ctx.movements().filter(pl.col("end_cents") > 0)["account_id"]  # (memoised)
     acc = usage_by_account_from(ud, fd, ss, subs, p, None, window, customers, seats)
     cust = acc.filter(pl.col("customer"))
     act = cust.filter(pl.col("active_days") > 0)

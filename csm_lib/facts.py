@@ -181,7 +181,7 @@ def _month_end(d: date) -> date:
 
 
 # columns a day window leaves out (no period metric reads them; the whole fact has them)
-WINDOW_DROPS = {"sessions": ("session_id",)}
+WINDOW_DROPS = {"sessions": ("session_id", "user_id", "start")}
 
 
 class _Span(NamedTuple):
@@ -523,7 +523,8 @@ class Facts:
         then cost no read when the segment changes). ``qualifying`` (event
         names) applies to ``user_days`` only, as :meth:`user_days_for`.
 
-        Windows of ``sessions`` leave out ``session_id`` (:data:`WINDOW_DROPS`), and in
+        Windows of ``sessions`` leave out ``session_id``, ``user_id`` and ``start``
+        (:data:`WINDOW_DROPS`: the period metrics count sessions and durations), and in
         every window ``user_id`` is the user's integer key (:data:`USER_KEY`: the dense
         rank of the id in the whole fact, so distinct counts are unchanged).
         With ``accounts`` (a few of them, e.g. the accounts renewing in a period) the

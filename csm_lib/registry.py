@@ -226,6 +226,14 @@ class Context:
         key = ("bridge", p.start, p.end, self.segment.label)
         return self.facts.memo(key, lambda: bridge(self.movements(p)))
 
+    def seats(self):
+        """Seats per account on the period's closing date (``adoption.seats_at``), memoised."""
+        from csm_lib.adoption import seats_at
+
+        d = self.period.closing_date
+        key = ("seats", d, self.segment.label)
+        return self.facts.memo(key, lambda: seats_at(self.facts.subs, d, self.account_ids))
+
     def in_segment(self, frame, col: str = "account_id"):
         """Filter a frame with an account column to this segment."""
         from csm_lib.facts import in_segment

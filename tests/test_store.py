@@ -135,8 +135,9 @@ def test_windows_equal_a_filter_of_the_whole_fact_and_are_sorted(sample_copy, tm
     for name, lo, hi in cases:
         whole = getattr(f, name).sort(FACT_SORT[name]).drop(WINDOW_DROPS.get(name, ()))
         # in a window, user_id is the user's key: the id's dense rank in the whole fact
-        whole = whole.with_columns(pl.col("user_id").rank("dense").cast(pl.UInt32))
-        assert whole["user_id"].n_unique() == getattr(f, name)["user_id"].n_unique()
+        if "user_id" in whole.columns:
+            whole = whole.with_columns(pl.col("user_id").rank("dense").cast(pl.UInt32))
+            assert whole["user_id"].n_unique() == getattr(f, name)["user_id"].n_unique()
         want = whole.filter(
             (pl.col("day") >= (lo or date.min)) & (pl.col("day") <= (hi or date.max))
         )
