@@ -405,13 +405,16 @@ def feature_adoption(facts, period: Period, ids: pl.Series | None = None, active
     Columns: feature, accounts, account_share (of closing customers), users,
     user_share (of active users). Sorted by accounts, most adopted first.
     """
-    return feature_adoption_from(
+    t = feature_adoption_from(
         facts.window("feature_days", period.start, period.end),
         facts.window("user_days", period.start, period.end, _names(active_events)),
         closing_customers(facts.subs, period, ids),
         period,
         ids,
     )
+    if t["feature"].dtype.is_integer():  # a window's feature keys (in the names' order)
+        t = t.with_columns(feature=facts.feature_names.gather(t["feature"].cast(pl.Int64) - 1))
+    return t
 
 
 def _union_sorted(*ids: pl.Series) -> pl.DataFrame:

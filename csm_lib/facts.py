@@ -21,9 +21,9 @@ Every event fact is stored quarter by quarter, each quarter sorted by account,
 then day (:data:`FACT_SORT`); metrics read a period through :meth:`Facts.window`,
 cut from quarter spans held in memory, sorted by account and flagged so (polars
 then groups by account without hashing).
-In a window, ``user_id`` is the user's integer key (:data:`USER_KEY`, the dense
-rank of the id within that fact): period metrics only count distinct users, and
-counting integers is several times faster than hashing string ids.
+In a window, ``user_id`` and ``feature`` are integer keys (:data:`KEYS`, the dense
+rank of the id within that fact): period metrics count distinct users and
+features, and counting integers is several times faster than hashing strings.
 Whole-history frames derived from the tables (contract starts, the MRR timeline,
 ...) come from :meth:`Facts.derived`, built once and persisted like the facts.
 
@@ -160,19 +160,24 @@ ROW_GROUP_ROWS = 128 * 1024  # Parquet row groups of the cached facts
 SPAN_MEMORY_MB = 768
 
 
-# each event fact also keeps this column (kept with the facts, not part of them): the
-# dense rank of user_id within the fact, UInt32 (null stays null); windows carry it as
-# their user_id (see Facts.window)
+# each event fact also keeps integer keys (stored with the facts, not part of them): the
+# dense rank of user_id (and of feature) within the fact, UInt32 (null stays null);
+# windows carry them in place of the ids (see Facts.window)
 USER_KEY = "user_key"
+FEATURE_KEY = "feature_key"
+KEYS = {"user_id": USER_KEY, "feature": FEATURE_KEY}
 
 
-def with_user_key(fact: pl.DataFrame) -> pl.DataFrame:
-    """The fact with :data:`USER_KEY`: each user_id's dense rank in the fact (1, 2, ...).
+def with_keys(fact: pl.DataFrame) -> pl.DataFrame:
+    """The fact with :data:`USER_KEY` (and :data:`FEATURE_KEY` when it has features): each
+    id's dense rank in the fact (1, 2, ...; the order of the ids).
 
-    >>> with_user_key(pl.DataFrame({"user_id": ["u9", None, "u1", "u9"]}))["user_key"].to_list()
+    >>> with_keys(pl.DataFrame({"user_id": ["u9", None, "u1", "u9"]}))["user_key"].to_list()
     [2, None, 1, 2]
     """
-    return fact.with_columns(pl.col("user_id").rank("dense").cast(pl.UInt32).alias(USER_KEY))
+    return fact.with_columns(
+        pl.col(c).rank("dense").cast(pl.UInt32).alias(k) for c, k in KEYS.items() if c in fact
+    )
 
 
 def _month_end(d: date) -> date:
@@ -202,7 +207,7 @@ def build_feature_first(feature_days: pl.LazyFrame) -> pl.LazyFrame:
     return feature_days.group_by("feature").agg(pl.col("day").min()).sort("day", "feature")
 
 
-FACTS_CACHE_VERSION = "5"  # bump when a builder's output changes
+FACTS_CACHE_VERSION = "6"  # bump when a builder's output changes
 KEEP_KEYS = 3  # fact sets kept per source (e.g. a strict and a lenient load of it)
 
 
@@ -335,7 +340,7 @@ class Facts:
                 .select([pl.col(c).cast(t) for c, t in schema.items()])
                 .sort(quarter_of(pl.col("day")), *FACT_SORT[n])
                 .collect()
-                .pipe(with_user_key)
+                .pipe(with_keys)
             )
         return cls(workbook, pre)
 
@@ -431,9 +436,7 @@ class Facts:
             file, build = name, lambda: EVENT_BUILDERS[name](events)
         return self.memo(
             ("fact", name, qualifying),
-            lambda: self._persisted(
-                file, lambda: with_user_key(build().collect(engine="streaming"))
-            ),
+            lambda: self._persisted(file, lambda: with_keys(build().collect(engine="streaming"))),
         )
 
     def derived(self, name: str, build) -> pl.DataFrame:
@@ -474,19 +477,20 @@ class Facts:
     def scan(self, name: str, qualifying: tuple[str, ...] = ()) -> pl.LazyFrame:
         """Event fact ``name`` as a LazyFrame (a Parquet scan when cached): for whole-history
         queries that reduce it, so the fact need not be held in memory."""
-        return self._scan_keyed(name, qualifying).drop(USER_KEY)
+        return self._scan_keyed(name, qualifying).drop(KEYS.values(), strict=False)
 
     def _read_days(
         self, name: str, names: tuple[str, ...], lo: date | None, hi: date | None, *where
     ) -> pl.DataFrame:
         """Rows of a fact with ``lo <= day <= hi`` (and ``where``), without the
-        :data:`WINDOW_DROPS` columns and with :data:`USER_KEY` as user_id, as one chunk
-        flagged sorted by account_id."""
+        :data:`WINDOW_DROPS` columns and with the integer :data:`KEYS` in place of the ids,
+        as one chunk flagged sorted by account_id."""
         lf = self._scan_keyed(name, names)
-        drop = (USER_KEY, *WINDOW_DROPS.get(name, ()))
+        cols = lf.collect_schema().names()
+        drop = (*KEYS.values(), *WINDOW_DROPS.get(name, ()))
         lf = lf.select(
-            pl.col(USER_KEY).alias(c) if c == "user_id" else pl.col(c)
-            for c in lf.collect_schema().names()
+            pl.col(KEYS[c]).alias(c) if c in KEYS and KEYS[c] in cols else pl.col(c)
+            for c in cols
             if c not in drop
         )
         if lo is not None:
@@ -525,8 +529,9 @@ class Facts:
 
         Windows of ``sessions`` leave out ``session_id``, ``user_id`` and ``start``
         (:data:`WINDOW_DROPS`: the period metrics count sessions and durations), and in
-        every window ``user_id`` is the user's integer key (:data:`USER_KEY`: the dense
-        rank of the id in the whole fact, so distinct counts are unchanged).
+        every window ``user_id`` and ``feature`` are integer keys (:data:`KEYS`: the dense
+        rank of the id in the whole fact, so distinct counts are unchanged;
+        :meth:`feature_names` maps feature keys back).
         With ``accounts`` (a few of them, e.g. the accounts renewing in a period) the
         rows of those accounts are read directly instead, and no span is kept.
         """
@@ -638,6 +643,13 @@ class Facts:
             return pl.read_parquet(out) if isinstance(out, Path) else out
 
         return self.memo(("fact", "feature_first", ()), get)
+
+    @property
+    def feature_names(self) -> pl.Series:
+        """Every feature name in key order: a window's feature key k is ``[k - 1]``."""
+        return self.memo(
+            ("fact", "feature_names", ()), lambda: self.feature_first["feature"].sort()
+        )
 
     # ---- helpers -------------------------------------------------------
     def segment_ids(self, segment) -> pl.Series | None:

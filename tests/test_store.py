@@ -133,14 +133,18 @@ def test_windows_equal_a_filter_of_the_whole_fact_and_are_sorted(sample_copy, tm
              ("user_days", None, date(2024, 3, 31)),
              ("feature_days", date(2024, 11, 20), date(2025, 2, 3))]  # fmt: skip
     for name, lo, hi in cases:
-        whole = getattr(f, name).sort(FACT_SORT[name]).drop(WINDOW_DROPS.get(name, ()))
-        # in a window, user_id is the user's key: the id's dense rank in the whole fact
-        if "user_id" in whole.columns:
-            whole = whole.with_columns(pl.col("user_id").rank("dense").cast(pl.UInt32))
-            assert whole["user_id"].n_unique() == getattr(f, name)["user_id"].n_unique()
-        want = whole.filter(
-            (pl.col("day") >= (lo or date.min)) & (pl.col("day") <= (hi or date.max))
-        )
+        named = getattr(f, name).sort(FACT_SORT[name]).drop(WINDOW_DROPS.get(name, ()))
+        # in a window, user_id and feature are keys: the id's dense rank in the whole fact
+        whole = named
+        for c in ("user_id", "feature"):
+            if c in whole.columns:
+                whole = whole.with_columns(pl.col(c).rank("dense").cast(pl.UInt32))
+                assert whole[c].n_unique() == getattr(f, name)[c].n_unique()
+        inside = (pl.col("day") >= (lo or date.min)) & (pl.col("day") <= (hi or date.max))
+        want = whole.filter(inside)
+        if name == "feature_days":  # ... and the feature keys map back to the names
+            keys = f.window(name, lo, hi)["feature"].cast(pl.Int64)
+            assert f.feature_names.gather(keys - 1).equals(named.filter(inside)["feature"])
         got = f.window(name, lo, hi)
         assert got.equals(want), (name, lo, hi)
         assert got["account_id"].is_sorted(), name  # the flag polars relies on is true
