@@ -832,26 +832,32 @@ def _seats(ctx) -> dict[str, Value]:
     return {"seats_end": Value(float(s["seats"].sum() or 0), n=s.height)}
 
 
+def _user_days(ctx) -> pl.DataFrame:
+    """The period's user-days (from the utilisation window's start when that is earlier),
+    in the segment (the helpers below then get ids=None)."""
+    p, window = ctx.period, _int_opt(ctx, "utilisation_window_days", 30)
+    lo = min(p.start, p.end - timedelta(days=window - 1))
+    names = _names(ctx.opt("active_events"))
+    return in_segment(ctx.facts.window("user_days", lo, p.end, names), ctx.account_ids)
+
+
+# The usage metrics come from two calculators that run side by side (one read of the
+# facts' quarter, see Facts.window): per-account usage first (it takes longest), then
+# the active-user counts.
 @calculator(
-    ["dau_avg", "wau_avg", "mau_avg", "stickiness", "active_users", "license_utilisation",
-     "time_on_platform_s", "sessions", "avg_session_duration_s", "features_per_account",
+    ["license_utilisation", "sessions", "avg_session_duration_s", "features_per_account",
      "feature_breadth", "usage_frequency_days", "breadth_users"],
     inputs=_EV,
 )  # fmt: skip
 def _usage(ctx) -> dict[str, Value]:
     f, p, ids = ctx.facts, ctx.period, ctx.account_ids
     window = _int_opt(ctx, "utilisation_window_days", 30)
-    # cut the facts to the period (and the utilisation window) and the segment once
-    lo = min(p.start, p.end - timedelta(days=window - 1))
-    # (every frame below is already in the segment, so the helpers get ids=None)
-    ud = in_segment(f.window("user_days", lo, p.end, _names(ctx.opt("active_events"))), ids)
+    ud = _user_days(ctx)
     fd = in_segment(f.window("feature_days", p.start, p.end), ids)
     ss = in_segment(f.window("sessions", p.start, p.end), ids)
     subs = in_segment(f.subs, ids)
     seats = ctx.seats()
-    out = active_user_summary(ud, p)
-    out["license_utilisation"] = license_utilisation(ud, subs, p, None, window, seats)
-    out["time_on_platform_s"] = time_on_platform(ud, p)
+    out = {"license_utilisation": license_utilisation(ud, subs, p, None, window, seats)}
     out["sessions"] = Value(float(ss.height), n=ss.height)
     out["avg_session_duration_s"] = avg_session_duration(ss["duration_s"])
     customers = ctx.movements().filter(pl.col("end_cents") > 0)["account_id"]  # (memoised)
@@ -875,6 +881,17 @@ def _usage(ctx) -> dict[str, Value]:
     )
     out["usage_frequency_days"] = Value(float(act["active_days"].mean()), n=n, note=note)
     out["breadth_users"] = Value(float(act["active_users"].mean()), n=n, note=note)
+    return out
+
+
+@calculator(
+    ["dau_avg", "wau_avg", "mau_avg", "stickiness", "active_users", "time_on_platform_s"],
+    inputs=_EV,
+)  # fmt: skip
+def _active_users(ctx) -> dict[str, Value]:
+    ud = _user_days(ctx)
+    out = active_user_summary(ud, ctx.period)
+    out["time_on_platform_s"] = time_on_platform(ud, ctx.period)
     return out
 
 
