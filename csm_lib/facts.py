@@ -446,13 +446,9 @@ class Facts:
         The file name carries the reporting currency and a fingerprint of the library's
         code, so a change of either rebuilds it; without a facts cache it stays in memory.
         """
-        tag = f"{self.wb.reporting_currency}_{_code_fingerprint()}"
-
-        def get() -> pl.DataFrame:
-            out = self._persisted(f"derived__{name}__{tag}", build)
-            return pl.read_parquet(out) if isinstance(out, Path) else out
-
-        return self.memo(("fact", "derived", name), get)
+        return self.memo(
+            ("fact", "derived", name), lambda: self.derived_scan(name, build).collect()
+        )
 
     def _scan_keyed(self, name: str, qualifying: tuple[str, ...] = ()) -> pl.LazyFrame:
         src = self._source(name, qualifying)
