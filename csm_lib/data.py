@@ -1323,7 +1323,7 @@ def load(
         raise ValidationError(report)
     if folder is not None:
         data_as_of = report.as_of if as_of is None else _latest_date(wb.tables)
-        store.save(folder, wb.tables, LAZY_TABLES, report.to_dict(), data_as_of, bad)
+        store.save(folder, wb.tables, LAZY_TABLES, report.to_dict(), data_as_of, bad, source)
     return wb
 
 

@@ -275,6 +275,13 @@ def _code_fingerprint() -> str:
 _CODE_FP: str | None = None
 
 
+def mark_source(base: Path, source: str | Path) -> None:
+    """Note in a source's cache folder which folder it caches (``source.txt``), and drop
+    the cache folders of sources that no longer exist (temporary folders)."""
+    (base / "source.txt").write_text(str(Path(source).resolve()))
+    _prune(base.parent)
+
+
 def _prune(home: Path) -> None:
     """Drop cache folders of sources that no longer exist (temporary test folders)."""
     for d in home.iterdir():
@@ -407,7 +414,6 @@ class Facts:
                 others.sort(key=lambda d: d.stat().st_mtime, reverse=True)
                 for old in others[KEEP_KEYS - 1 :]:  # facts of older inputs
                     shutil.rmtree(old, ignore_errors=True)
-                (folder.parent / "source.txt").write_text(str(Path(self.wb.source).resolve()))
                 tmp = folder / f".{name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
                 df.write_parquet(
                     tmp, compression="lz4", statistics=True, row_group_size=ROW_GROUP_ROWS
@@ -418,7 +424,7 @@ class Facts:
                     for old in folder.glob(f"{stem}_*.parquet"):
                         if old != path:
                             old.unlink(missing_ok=True)
-                _prune(folder.parent.parent)
+                mark_source(folder.parent, self.wb.source)
                 return path
             except OSError:
                 pass  # read-only or full cache: facts stay in memory only

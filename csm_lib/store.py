@@ -89,8 +89,12 @@ def save(
     report: dict[str, Any],
     data_as_of: date | None,
     quarantined: dict[str, pl.DataFrame],
+    source: str | Path | None = None,
 ) -> bool:
     """Write a successful load to ``folder`` (atomically); False when it cannot be stored.
+
+    ``source`` (the folder loaded) is noted in its cache folder, so the caches of
+    folders that no longer exist are dropped (see :func:`csm_lib.facts.mark_source`).
 
     Safe with several processes loading the same files at once (parallel notebook
     kernels): the first complete copy wins and is never removed while its key is
@@ -132,6 +136,10 @@ def save(
         others.sort(key=lambda d: d.stat().st_mtime, reverse=True)
         for old in others[KEEP_STORES - 1 :]:
             shutil.rmtree(old, ignore_errors=True)
+        if source is not None:
+            from csm_lib.facts import mark_source
+
+            mark_source(folder.parent.parent, source)  # (drops caches of deleted sources)
         return True
     except (OSError, pl.exceptions.PolarsError, ValueError, TypeError):
         shutil.rmtree(tmp, ignore_errors=True)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import itertools
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import polars as pl
@@ -12,6 +16,16 @@ from csm_lib.data import table_frame
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = REPO / "data" / "sample"
+
+
+def pytest_configure(config):
+    """The tests' validated stores and facts caches go to a temporary folder (removed at
+    the end), not the user's ``~/.cache/csm``; xdist workers and notebook kernels inherit
+    it. A ``CSM_FACTS_CACHE`` set by the caller is kept."""
+    if "CSM_FACTS_CACHE" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="csm-tests-cache-")
+        os.environ["CSM_FACTS_CACHE"] = folder
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
 
 
 @pytest.fixture

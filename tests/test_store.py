@@ -257,3 +257,19 @@ def test_stored_health_signals_and_litmus_equal_the_computed_ones(sample_copy):
     assert litmus_events(f, "2025", None, 60).equals(litmus_events(mem, "2025", None, 60))
     assert any(n.startswith("derived__litmus_signals_") for n in names + [
         p.name for p in f.cache_dir.iterdir()])  # fmt: skip
+
+
+def test_the_caches_of_deleted_source_folders_are_dropped(cache, write_tables):
+    """Each stored load notes its source folder; the next store or facts write drops the
+    cache folders of sources that no longer exist (temporary folders)."""
+    rows = {"accounts": [{"account_id": "A1"}],
+            "subscriptions": [{"subscription_id": "S1", "account_id": "A1",
+                               "start_date": date(2025, 1, 1), "mrr": 10.0}]}  # fmt: skip
+    gone, kept = write_tables(rows), write_tables(rows)
+    load(gone, strict=False)
+    gone_dir = store.store_dir(gone, strict=False).parent.parent
+    assert (gone_dir / "source.txt").read_text() == str(gone.resolve())
+    shutil.rmtree(gone)
+    load(kept, strict=False)
+    assert not gone_dir.exists()
+    assert store.store_dir(kept, strict=False).exists()
