@@ -240,13 +240,15 @@ def test_facts_cache_is_reused_by_a_new_workbook_and_follows_the_files(
     assert len(kept) == facts_mod.KEEP_KEYS and not folder.exists()
 
 
-def test_facts_cache_can_be_switched_off_and_skips_in_memory_workbooks(write_tables, monkeypatch):
+def test_facts_cache_can_be_switched_off_and_skips_in_memory_workbooks(
+    write_tables, monkeypatch, tmp_path
+):
     from csm_lib.data import load
 
     src = _source(write_tables, tricky_events())
     monkeypatch.setenv("CSM_FACTS_CACHE", "off")
     assert load(src).facts.cache_dir is None
-    monkeypatch.delenv("CSM_FACTS_CACHE")
+    monkeypatch.setenv("CSM_FACTS_CACHE", str(tmp_path / "cache"))  # (on again)
     wb = load(src)
     mem = Workbook(dict(wb.tables), wb.as_of)  # no source folder
     assert mem.facts.cache_dir is None
