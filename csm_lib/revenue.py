@@ -90,12 +90,23 @@ def movements(subs: pl.DataFrame, period: Period, ids: pl.Series | None = None) 
     in the period). Amounts are positive integers of cents.
     """
     s = _ids_filter(_prepared(subs), ids)
-    open_d, close_d = period.opening_date, period.closing_date
-    lines = s.get_column("product_line").unique().to_list() if "product_line" in s.columns else []
+    return _movements_from(_per_account(s, [period])[0], period)
+
+
+def _product_lines(s: pl.DataFrame) -> list:
+    return s.get_column("product_line").unique().to_list() if "product_line" in s.columns else []
+
+
+def _per_account(s: pl.DataFrame, periods: list[Period]) -> list[pl.DataFrame]:
+    """Per account: start/end/new-line cents and first paid day, for each period."""
+    lines = _product_lines(s)
     if 0 < len(lines) <= MAX_LINES_PIVOTED:
-        acc = _per_account_pivoted(s, lines, open_d, close_d)
-    else:
-        acc = _per_account_grouped(s, open_d, close_d)
+        spans = [(p.opening_date, p.closing_date) for p in periods]
+        return _per_account_pivoted_many(s, lines, spans)
+    return [_per_account_grouped(s, p.opening_date, p.closing_date) for p in periods]
+
+
+def _movements_from(acc: pl.DataFrame, period: Period) -> pl.DataFrame:
     acc = acc.with_columns(
         new_logo=pl.col("first_paid").is_between(period.start, period.end).fill_null(False),
         change_cents=pl.col("end_cents") - pl.col("start_cents"),
@@ -106,37 +117,70 @@ def movements(subs: pl.DataFrame, period: Period, ids: pl.Series | None = None) 
 MAX_LINES_PIVOTED = 16  # product lines summed side by side in one pass (more: grouped)
 
 
+MAX_PIVOT_COLUMNS = 32  # (line, date) MRR columns summed side by side in one pass
+
+
 def _per_account_pivoted(s: pl.DataFrame, lines: list, open_d: date, close_d: date):
     """start/end/new-line cents and first paid day per account in one group-by: each
     product line's open and close MRR become columns (few lines), so the rows are
     grouped by account alone (the sorted fast path on ``facts.subs``)."""
+    return _per_account_pivoted_many(s, lines, [(open_d, close_d)])[0]
+
+
+def _per_account_pivoted_many(
+    s: pl.DataFrame, lines: list, spans: list[tuple[date, date]]
+) -> list[pl.DataFrame]:
+    """:func:`_per_account_pivoted` for several (open, close) date pairs: the MRR of each
+    line on every distinct date is summed in one pass (up to :data:`MAX_PIVOT_COLUMNS`
+    columns a pass), so consecutive months share their boundary dates."""
     mrr = pl.col("mrr_cents")
-    live_o = (pl.col("start_date") <= open_d) & (pl.col("end_date") > open_d)
-    live_c = (pl.col("start_date") <= close_d) & (pl.col("end_date") > close_d)
-    cols = []
-    for k, line in enumerate(lines):
-        is_line = pl.col("product_line").eq_missing(pl.lit(line, pl.String))
-        cols.append(pl.when(live_o & is_line).then(mrr).otherwise(0).alias(f"_o{k}"))
-        cols.append(pl.when(live_c & is_line).then(mrr).otherwise(0).alias(f"_c{k}"))
-    n = len(lines)
-    per = (
-        s.with_columns(*cols, _paid=pl.when(mrr > 0).then(pl.col("start_date")))
-        .group_by("account_id")
-        .agg(
-            *[pl.col(f"_o{k}").sum() for k in range(n)],
-            *[pl.col(f"_c{k}").sum() for k in range(n)],
-            first_paid=pl.col("_paid").min(),
+    dates = sorted({d for span in spans for d in span})
+    per_pass = max(1, MAX_PIVOT_COLUMNS // len(lines))
+    # each row's line as flags, compared once (not once per date)
+    s = s.with_columns(
+        pl.col("product_line").eq_missing(pl.lit(line, pl.String)).alias(f"_line{k}")
+        for k, line in enumerate(lines)
+    )
+    first_paid = None
+    sums: dict[date, list[str]] = {}  # date -> its per-line column names
+    frames = []
+    for i in range(0, len(dates), per_pass):
+        cols, names = [], []
+        for d in dates[i : i + per_pass]:
+            live = (pl.col("start_date") <= d) & (pl.col("end_date") > d)
+            sums[d] = [f"_{d.isoformat()}_{k}" for k in range(len(lines))]
+            for k in range(len(lines)):
+                on = live & pl.col(f"_line{k}")
+                cols.append(pl.when(on).then(mrr).otherwise(0).alias(sums[d][k]))
+            names += sums[d]
+        aggs = [pl.col(n).sum() for n in names]
+        if first_paid is None:
+            cols.append(pl.when(mrr > 0).then(pl.col("start_date")).alias("_paid"))
+            aggs.append(pl.col("_paid").min().alias("first_paid"))
+        several = len(dates) > per_pass  # (passes joined side by side: same account order)
+        part = s.with_columns(*cols).group_by("account_id", maintain_order=several).agg(*aggs)
+        first_paid = part.select("account_id", "first_paid") if first_paid is None else first_paid
+        frames.append(part.drop("first_paid", strict=False))
+    wide = frames[0]
+    for part in frames[1:]:  # (the same accounts in the same order: columns side by side)
+        wide = wide.hstack(part.drop("account_id"))
+    out = []
+    for open_d, close_d in spans:
+        o, c = sums[open_d], sums[close_d]
+        out.append(
+            wide.select(
+                "account_id",
+                start_cents=pl.sum_horizontal(o),
+                end_cents=pl.sum_horizontal(c),
+                new_line_cents=pl.sum_horizontal(
+                    [
+                        pl.when(pl.col(a) == 0).then(pl.col(b)).otherwise(0)
+                        for a, b in zip(o, c, strict=True)
+                    ]
+                ),
+            ).with_columns(first_paid=first_paid["first_paid"])
         )
-    )
-    return per.select(
-        "account_id",
-        start_cents=pl.sum_horizontal([f"_o{k}" for k in range(n)]),
-        end_cents=pl.sum_horizontal([f"_c{k}" for k in range(n)]),
-        new_line_cents=pl.sum_horizontal(
-            [pl.when(pl.col(f"_o{k}") == 0).then(pl.col(f"_c{k}")).otherwise(0) for k in range(n)]
-        ),
-        first_paid="first_paid",
-    )
+    return out
 
 
 def _per_account_grouped(s: pl.DataFrame, open_d: date, close_d: date) -> pl.DataFrame:
@@ -254,9 +298,10 @@ def waterfall(subs: pl.DataFrame, period: Period, ids: pl.Series | None = None) 
     month's ``mrr_start`` equals the previous month's ``mrr_end``.
     """
     s = _ids_filter(_prepared(subs), ids)
+    months = period.months()  # (their boundaries' MRR summed in one pass, see _per_account)
     rows = []
-    for m in period.months():
-        b = bridge(movements(s, m))
+    for m, acc in zip(months, _per_account(s, months), strict=True):
+        b = bridge(_movements_from(acc, m))
         rows.append({"month": m.label, "month_start": m.start, **b})
     return pl.DataFrame(rows)
 

@@ -339,3 +339,22 @@ def test_movements_one_pass_per_line_equals_grouping_by_line(s, label):
     finally:
         rev.MAX_LINES_PIVOTED = saved
     assert pivoted.equals(grouped)
+
+
+@settings(max_examples=40, deadline=None)
+@given(histories(), st.sampled_from([32, 4, 1]))
+def test_waterfall_in_one_pass_equals_each_months_bridge(s, columns):
+    """The waterfall sums every month boundary's MRR in shared passes (at most
+    MAX_PIVOT_COLUMNS columns a pass): each month equals its own movements' bridge."""
+    import csm_lib.revenue as rev
+
+    p = Period.parse("2024")
+    saved = rev.MAX_PIVOT_COLUMNS
+    rev.MAX_PIVOT_COLUMNS = columns  # 4 and 1: several passes over the rows
+    try:
+        wf = waterfall(s, p)
+    finally:
+        rev.MAX_PIVOT_COLUMNS = saved
+    want = [bridge(movements(s, m)) for m in p.months()]
+    assert wf.drop("month", "month_start").to_dicts() == want
+    assert wf["month"].to_list() == [m.label for m in p.months()]
