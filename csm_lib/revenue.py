@@ -120,19 +120,14 @@ MAX_LINES_PIVOTED = 16  # product lines summed side by side in one pass (more: g
 MAX_PIVOT_COLUMNS = 32  # (line, date) MRR columns summed side by side in one pass
 
 
-def _per_account_pivoted(s: pl.DataFrame, lines: list, open_d: date, close_d: date):
-    """start/end/new-line cents and first paid day per account in one group-by: each
-    product line's open and close MRR become columns (few lines), so the rows are
-    grouped by account alone (the sorted fast path on ``facts.subs``)."""
-    return _per_account_pivoted_many(s, lines, [(open_d, close_d)])[0]
-
-
 def _per_account_pivoted_many(
     s: pl.DataFrame, lines: list, spans: list[tuple[date, date]]
 ) -> list[pl.DataFrame]:
-    """:func:`_per_account_pivoted` for several (open, close) date pairs: the MRR of each
-    line on every distinct date is summed in one pass (up to :data:`MAX_PIVOT_COLUMNS`
-    columns a pass), so consecutive months share their boundary dates."""
+    """start/end/new-line cents and first paid day per account, for each (open, close)
+    date pair: each product line's MRR on every distinct date becomes a column (few
+    lines), so the rows are grouped by account alone (the sorted fast path on
+    ``facts.subs``), up to :data:`MAX_PIVOT_COLUMNS` columns a pass; consecutive months
+    share their boundary dates."""
     mrr = pl.col("mrr_cents")
     dates = sorted({d for span in spans for d in span})
     per_pass = max(1, MAX_PIVOT_COLUMNS // len(lines))
@@ -141,7 +136,6 @@ def _per_account_pivoted_many(
         pl.col("product_line").eq_missing(pl.lit(line, pl.String)).alias(f"_line{k}")
         for k, line in enumerate(lines)
     )
-    first_paid = None
     sums: dict[date, list[str]] = {}  # date -> its per-line column names
     frames = []
     for i in range(0, len(dates), per_pass):
@@ -154,16 +148,13 @@ def _per_account_pivoted_many(
                 cols.append(pl.when(on).then(mrr).otherwise(0).alias(sums[d][k]))
             names += sums[d]
         aggs = [pl.col(n).sum() for n in names]
-        if first_paid is None:
+        if not frames:  # (the first pass also finds each account's first paid day)
             cols.append(pl.when(mrr > 0).then(pl.col("start_date")).alias("_paid"))
             aggs.append(pl.col("_paid").min().alias("first_paid"))
-        several = len(dates) > per_pass  # (passes joined side by side: same account order)
+        several = len(dates) > per_pass  # (passes set side by side: same account order)
         part = s.with_columns(*cols).group_by("account_id", maintain_order=several).agg(*aggs)
-        first_paid = part.select("account_id", "first_paid") if first_paid is None else first_paid
-        frames.append(part.drop("first_paid", strict=False))
-    wide = frames[0]
-    for part in frames[1:]:  # (the same accounts in the same order: columns side by side)
-        wide = wide.hstack(part.drop("account_id"))
+        frames.append(part.drop("account_id") if frames else part)
+    wide = pl.concat(frames, how="horizontal")
     out = []
     for open_d, close_d in spans:
         o, c = sums[open_d], sums[close_d]
@@ -178,13 +169,15 @@ def _per_account_pivoted_many(
                         for a, b in zip(o, c, strict=True)
                     ]
                 ),
-            ).with_columns(first_paid=first_paid["first_paid"])
+                first_paid="first_paid",
+            )
         )
     return out
 
 
 def _per_account_grouped(s: pl.DataFrame, open_d: date, close_d: date) -> pl.DataFrame:
-    """As :func:`_per_account_pivoted`, grouping by (account, product line) first."""
+    """As :func:`_per_account_pivoted_many` for one date pair, grouping by (account,
+    product line) first (many product lines)."""
     lines_open = (
         _live(s, open_d).group_by("account_id", "product_line").agg(o=pl.col("mrr_cents").sum())
     )
